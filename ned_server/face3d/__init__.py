@@ -1,0 +1,1 @@
+"""face3d stage."""
