@@ -1,0 +1,80 @@
+"""``ned-server``: start the NED server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import DEFAULT_PORT, ServerConfig
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ned-server", description="NED for VFX gRPC server")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; any other address needs a token)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any)")
+    parser.add_argument("--token-file", type=Path,
+                        help="file holding the access token clients must send (or set NED_TOKEN)")
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain for TLS")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key for TLS")
+    parser.add_argument("--store", type=Path, help="folder for shots, tracking, actors and jobs "
+                        "(default $NED_STORE or ~/.local/share/ned/store)")
+    parser.add_argument("--models", type=Path, help="folder of model assets (default $NED_MODELS or models/)")
+    parser.add_argument("--device", help="torch device: auto (default), cpu, cuda, cuda:1 ...")
+    parser.add_argument("--workers", type=int, help="RPC worker threads (default 16)")
+    parser.add_argument("--device-slots", type=int, help="requests using the device at once (default 1)")
+    parser.add_argument("--max-waiting", type=int, help="requests allowed to queue before RESOURCE_EXHAUSTED")
+    parser.add_argument("--grace", type=float, help="seconds SIGTERM waits for in-flight calls (default 30)")
+    parser.add_argument("--auth-health", action="store_true", help="require the token for health checks too")
+    parser.add_argument("--no-resume", action="store_true", help="do not resume jobs interrupted by a restart")
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--version", action="version", version=f"ned-server {__version__}")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    config = ServerConfig(host=args.host, port=args.port)
+    if args.token_file:
+        config.token = args.token_file.read_text().strip() or None
+    config.tls_cert, config.tls_key = args.tls_cert, args.tls_key
+    if args.store:
+        config.store_dir = args.store
+    if args.models:
+        config.models_dir = args.models
+    if args.device:
+        config.device = args.device
+    if args.workers:
+        config.workers = args.workers
+    if args.device_slots:
+        config.limits.device_slots = args.device_slots
+    if args.max_waiting is not None:
+        config.limits.max_waiting = args.max_waiting
+    if args.grace is not None:
+        config.shutdown_grace_s = args.grace
+    config.auth_health = args.auth_health
+    config.resume_interrupted_jobs = not args.no_resume
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    config = config_from_args(args)
+    try:
+        config.validate()
+        from .app import NedServer
+
+        server = NedServer(config).start()
+    except (ValueError, OSError) as exc:
+        logging.getLogger("ned_server").error("%s", exc)
+        return 2
+    server.serve_until_signal()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The server's settings: one typed place with defaults, filled from the command line and env.
+
+Each pipeline stage owns a small dataclass of its own settings (in its sub-package's config.py);
+ServerConfig gathers the ones the service needs. Environment variables exist for what a farm
+wrapper or a container sets once (NED_TOKEN, NED_STORE, NED_MODELS, NED_DEVICE).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORT = 50551
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def _default_store() -> Path:
+    return Path(os.environ.get("NED_STORE") or Path.home() / ".local" / "share" / "ned" / "store")
+
+
+def _default_models() -> Path:
+    env = os.environ.get("NED_MODELS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+def resolve_device(name: str) -> str:
+    """"auto" picks the first CUDA device when torch sees one, else the CPU."""
+    if name != "auto":
+        return name
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda:0"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+@dataclass
+class LimitsConfig:
+    """Bounds that keep one bad or greedy client from taking the server down."""
+
+    max_chunk_bytes: int = 1 << 20
+    max_frame_bytes: int = 1 << 30
+    max_frame_pixels: int = 16384 * 16384
+    max_shot_frames: int = 20000
+    # Requests that need the device run `device_slots` at a time; up to `max_waiting` more wait in
+    # FIFO order, and only past that does the server answer RESOURCE_EXHAUSTED.
+    device_slots: int = 1
+    max_waiting: int = 32
+    retry_after_s: float = 5.0
+    # A client whose stream stalls this long is dropped so its resources are freed.
+    stream_idle_timeout_s: float = 120.0
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    token: str | None = field(default_factory=lambda: os.environ.get("NED_TOKEN") or None)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Health checks usually come from load balancers that hold no token; reflection lists the API,
+    # which is worth protecting.
+    auth_health: bool = False
+    auth_reflection: bool = True
+    store_dir: Path = field(default_factory=_default_store)
+    models_dir: Path = field(default_factory=_default_models)
+    device: str = field(default_factory=lambda: os.environ.get("NED_DEVICE", "auto"))
+    workers: int = 16
+    shutdown_grace_s: float = 30.0
+    resume_interrupted_jobs: bool = True
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+
+    def validate(self) -> None:
+        """Refuse settings that would expose the server or cannot work, before anything binds."""
+        if not self.is_loopback and not self.token:
+            raise ValueError(
+                f"refusing to listen on {self.host}: a non-loopback address needs a token "
+                "(--token-file FILE or NED_TOKEN); the default 127.0.0.1 needs none"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both --tls-cert and --tls-key")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"TLS file not found: {path}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0..65535, got {self.port}")
+        if self.limits.device_slots < 1 or self.limits.max_waiting < 0:
+            raise ValueError("device_slots must be >= 1 and max_waiting >= 0")

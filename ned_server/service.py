@@ -1,0 +1,210 @@
+"""The gRPC servicer: translates ned.v1 messages to pipeline calls and pipeline errors to statuses.
+
+Kept thin on purpose: no image or model code here. Every handler runs its work inside
+``_status_on_error`` so that any failure becomes a status with a message a compositor can act on,
+and the server goes on serving other clients.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import grpc
+
+from ned_plugin.chunks import FrameAssembler
+from ned_plugin.wire import API, pb, rpc
+
+from .errors import Busy, InvalidInput, NedError
+from .jobs import ACTIVE, JobRecord
+from .parameters import BLEND_METHODS, COMPRESSIONS, PARAMETERS
+from .pipeline import STAGES, ColourRequest, Pipeline
+
+log = logging.getLogger(__name__)
+
+_JOB_STATES = {
+    "queued": pb.JOB_STATE_QUEUED,
+    "running": pb.JOB_STATE_RUNNING,
+    "succeeded": pb.JOB_STATE_SUCCEEDED,
+    "failed": pb.JOB_STATE_FAILED,
+    "cancelled": pb.JOB_STATE_CANCELLED,
+}
+
+
+def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    if isinstance(exc, NedError):
+        return getattr(grpc.StatusCode, exc.code), str(exc)
+    if isinstance(exc, KeyError):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc.args[0]) if exc.args else "unknown key"
+    if isinstance(exc, ValueError):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    return grpc.StatusCode.INTERNAL, f"internal server error ({type(exc).__name__}: {exc}); see the server log"
+
+
+@contextmanager
+def _status_on_error(context: grpc.ServicerContext, rpc_name: str) -> Iterator[None]:
+    try:
+        yield
+    except grpc.RpcError:
+        raise  # already an abort
+    except Exception as exc:
+        code, message = status_of(exc)
+        if code == grpc.StatusCode.INTERNAL:
+            log.exception("%s failed", rpc_name)
+        else:
+            log.info("%s: %s: %s", rpc_name, code.name, message)
+        if isinstance(exc, Busy):
+            context.set_trailing_metadata((("retry-after-ms", str(int(exc.retry_after * 1000))),))
+        context.abort(code, message)
+
+
+def _settings_and_frames(
+    requests: Iterator, kind: str, assembler: FrameAssembler
+) -> tuple[object, Iterator[tuple[int, bytes]]]:
+    """Split a client stream into its leading settings message and the frames that follow it."""
+    try:
+        first = next(requests)
+    except StopIteration:
+        raise InvalidInput(f"empty {kind} request: send the settings first") from None
+    if first.WhichOneof("item") != "settings":
+        raise InvalidInput(f"the first message of a {kind} request must hold its settings")
+
+    def frames() -> Iterator[tuple[int, bytes]]:
+        for message in requests:
+            if message.WhichOneof("item") != "chunk":
+                raise InvalidInput(f"{kind}: settings sent twice; send them once, before the frames")
+            done = assembler.add(message.chunk)
+            if done is not None:
+                yield done
+        assembler.finish()
+
+    return first.settings, frames()
+
+
+def colour_request(settings: pb.ColourSettings) -> ColourRequest:
+    return ColourRequest(config=settings.config, input_space=settings.input_space)
+
+
+def job_info(job: JobRecord) -> pb.JobInfo:
+    return pb.JobInfo(
+        job_id=job.job_id, kind=job.kind, state=_JOB_STATES.get(job.state, pb.JOB_STATE_UNSPECIFIED),
+        actor_id=job.actor_id, created=job.created, updated=job.updated, message=job.message,
+        done=job.done, total=job.total,
+    )
+
+
+def actor_info(meta: dict) -> pb.ActorInfo:
+    return pb.ActorInfo(
+        actor_id=meta.get("actor_id", ""), ready=bool(meta.get("ready", False)),
+        iterations=int(meta.get("iterations", 0)), resolution=int(meta.get("resolution", 0)),
+        preset=meta.get("preset", ""), shot_ids=list(meta.get("shot_ids", [])),
+        updated=float(meta.get("updated", 0.0)), base=meta.get("base", ""),
+    )
+
+
+class NedService(rpc.NedServicer):
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        lim = pipeline.config.limits
+        self._assembler = lambda: FrameAssembler(lim.max_frame_bytes, lim.max_chunk_bytes)
+
+    # ------------------------------------------------------------------ facts
+    def GetInfo(self, request: pb.GetInfoRequest, context: grpc.ServicerContext) -> pb.ServerInfo:
+        p = self.pipeline
+        with _status_on_error(context, "GetInfo"):
+            colour, default_space = p.colour(ColourRequest())
+            models = p.config.models_dir
+            info = pb.ServerInfo(
+                version=p.version, api=API, device=p.device, torch_version=p.torch_version(),
+                emotions=list(p.emotions),
+                actors=[actor_info(a) for a in p.store.list_actors()],
+                colour_spaces=colour.colour_spaces(),
+                default_colour=pb.ColourSettings(config=colour.config_name, input_space=default_space),
+                max_chunk_bytes=p.config.limits.max_chunk_bytes,
+                blend_methods=list(BLEND_METHODS), compressions=list(COMPRESSIONS),
+                max_frame_pixels=p.config.limits.max_frame_pixels,
+                max_shot_frames=p.config.limits.max_shot_frames,
+            )
+            for a in p.assets.values():
+                info.assets.add(name=a.name, path=str(a.location(models)), found=a.found(models),
+                                licence=a.licence, source=a.source, description=a.description)
+            for prm in PARAMETERS:
+                info.parameters.add(
+                    name=prm.name, minimum=prm.minimum, maximum=prm.maximum, default_value=prm.default,
+                    description=prm.description, animatable=prm.animatable, choices=list(prm.choices),
+                    default_choice=prm.default_choice,
+                )
+            for name in ("GetInfo", "Track", "Manipulate", "ExtractStyle", "TrainActor", "WatchJob",
+                         "ListActors", "ListJobs", "CancelJob"):
+                ok, why = p.stage_status(name) if name in STAGES else (True, "")
+                info.rpcs.add(name=name, available=ok, reason=why)
+            return info
+
+    def ListActors(self, request: pb.ListActorsRequest, context: grpc.ServicerContext) -> pb.ListActorsReply:
+        with _status_on_error(context, "ListActors"):
+            return pb.ListActorsReply(actors=[actor_info(a) for a in self.pipeline.store.list_actors()])
+
+    def ListJobs(self, request: pb.ListJobsRequest, context: grpc.ServicerContext) -> pb.ListJobsReply:
+        with _status_on_error(context, "ListJobs"):
+            jobs = self.pipeline.jobs.list(active_only=request.active_only)
+            return pb.ListJobsReply(jobs=[job_info(j) for j in jobs])
+
+    def CancelJob(self, request: pb.CancelJobRequest, context: grpc.ServicerContext) -> pb.CancelJobReply:
+        with _status_on_error(context, "CancelJob"):
+            return pb.CancelJobReply(job=job_info(self.pipeline.jobs.cancel(request.job_id)))
+
+    def WatchJob(self, request: pb.WatchJobRequest, context: grpc.ServicerContext) -> Iterator[pb.JobProgress]:
+        with _status_on_error(context, "WatchJob"):
+            yield from self._job_progress(request.job_id, context)
+
+    def _job_progress(self, job_id: str, context: grpc.ServicerContext) -> Iterator[pb.JobProgress]:
+        for update in self.pipeline.jobs.watch(job_id, stop=lambda: not context.is_active()):
+            job = update.record
+            yield pb.JobProgress(
+                job=job_info(job),
+                progress=pb.Progress(stage=job.kind, done=job.done, total=job.total, message=job.message,
+                                     job_id=job.job_id, eta_seconds=job.eta_seconds),
+                losses=job.losses, sample_png=update.sample_png,
+            )
+            if job.state not in ACTIVE:
+                return
+
+    # ------------------------------------------------------------------ shots
+    def Track(self, requests: Iterator[pb.TrackRequest], context: grpc.ServicerContext) -> Iterator[pb.TrackReply]:
+        with _status_on_error(context, "Track"):
+            settings, frames = _settings_and_frames(requests, "Track", self._assembler())
+            yield from self._track(settings, frames, context)
+
+    def _track(self, settings: pb.TrackSettings, frames, context) -> Iterator[pb.TrackReply]:  # type: ignore[no-untyped-def]
+        p = self.pipeline
+        p.colour(colour_request(settings.colour))
+        total = settings.frame_count
+        shot = p.receive_shot(frames, settings.shot_id, cancelled=lambda: not context.is_active())
+        if shot is None:
+            if settings.shot_id:
+                shot = p.load_shot(settings.shot_id)
+            else:
+                raise InvalidInput("Track got no frames and no shot id: send the shot's frames")
+        yield pb.TrackReply(progress=pb.Progress(stage="receive", done=len(shot.frames),
+                                                 total=total or len(shot.frames),
+                                                 message=f"received shot {shot.shot_id}"))
+        p.require_stage("Track")
+
+    def Manipulate(self, requests, context):  # type: ignore[no-untyped-def]
+        with _status_on_error(context, "Manipulate"):
+            settings, _frames = _settings_and_frames(requests, "Manipulate", self._assembler())
+            self.pipeline.colour(colour_request(settings.colour))
+            self.pipeline.require_stage("Manipulate")
+            yield from ()
+
+    def ExtractStyle(self, requests, context):  # type: ignore[no-untyped-def]
+        with _status_on_error(context, "ExtractStyle"):
+            _settings, _frames = _settings_and_frames(requests, "ExtractStyle", self._assembler())
+            self.pipeline.require_stage("ExtractStyle")
+            return pb.ExtractStyleReply()
+
+    def TrainActor(self, request, context):  # type: ignore[no-untyped-def]
+        with _status_on_error(context, "TrainActor"):
+            self.pipeline.require_stage("TrainActor")
+            yield from ()

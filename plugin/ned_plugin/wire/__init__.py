@@ -1,0 +1,24 @@
+"""Generated gRPC stubs of the ``ned.v1`` API (from proto/ned/v1 by tools/gen_proto.py; do not edit).
+
+``pb`` holds the messages of both .proto files, ``rpc`` the service stub and servicer base.
+"""
+
+from . import frames_pb2, service_pb2
+from . import service_pb2_grpc as rpc
+
+
+class _Messages:
+    """One namespace for the messages of every .proto file, so callers need not know which holds what."""
+
+    def __init__(self, *modules: object) -> None:
+        for module in modules:
+            for name in dir(module):
+                if not name.startswith("_"):
+                    setattr(self, name, getattr(module, name))
+
+
+pb = _Messages(frames_pb2, service_pb2)
+SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["Ned"].full_name
+API = "ned.v1"
+
+__all__ = ["API", "SERVICE_NAME", "frames_pb2", "pb", "rpc", "service_pb2"]

@@ -1,0 +1,40 @@
+"""Shared fixtures: an in-process NED server on a free loopback port, and a client for it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Tests never use a GPU or a user's store, whatever the environment says.
+os.environ.setdefault("NED_DEVICE", "cpu")
+
+
+@pytest.fixture
+def server_config(tmp_path: Path):
+    from ned_server.config import ServerConfig
+
+    return ServerConfig(port=0, store_dir=tmp_path / "store", models_dir=tmp_path / "models", device="cpu",
+                        token=None, shutdown_grace_s=2.0)
+
+
+@pytest.fixture
+def server(server_config) -> Iterator:
+    from ned_server.app import NedServer
+
+    srv = NedServer(server_config).start()
+    try:
+        yield srv
+    finally:
+        srv.stop(grace=1.0)
+
+
+@pytest.fixture
+def client(server) -> Iterator:
+    from ned_plugin.client import ConnectionSettings, NedClient
+
+    with NedClient(ConnectionSettings(address=f"127.0.0.1:{server.port}", token=server.config.token,
+                                      deadline_s=20)) as c:
+        yield c
