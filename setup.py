@@ -34,6 +34,7 @@ TEST_REQUIRES = [
     "hypothesis>=6.80",
     "ruff>=0.5",
     "grpcio-tools==1.85.1",
+    "cryptography>=41",  # self-signed certificates for the TLS tests
 ]
 
 setup(

@@ -1,0 +1,153 @@
+"""Frame transport over loopback: gRPC chunk streaming against a raw TCP socket, in the same run.
+
+Streams N frames of 2048x1080 RGBA half EXR from a client to a server and back, through the same
+chunking, checksums, reassembly and channel options as the NED server and client, and the same
+bytes through a plain loopback TCP echo. Prints MB/s and frames/s of both and their ratio
+(goal: gRPC >= 0.8 of raw).
+
+    python tests/bench/transport.py [--quick] [--frames N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import threading
+import time
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from ned_plugin.chunks import FrameAssembler, split_frame  # noqa: E402
+from ned_plugin.client import MESSAGE_LIMIT  # noqa: E402
+from ned_plugin.exr import Frame, Window, encode_exr  # noqa: E402
+from ned_plugin.wire import pb  # noqa: E402
+
+ECHO_METHOD = "/nedbench.Echo/Frames"
+
+
+def make_frame_bytes(width: int = 2048, height: int = 1080, seed: int = 0) -> bytes:
+    """A plate-like RGBA half EXR: smooth gradients plus grain, so ZIP compresses it as it would a plate."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    rgb = np.stack([x / width, y / height, 0.5 + 0.5 * np.sin(x / 50.0) * np.cos(y / 70.0)], -1)
+    rgb += rng.normal(0, 0.02, rgb.shape).astype(np.float32)
+    rgba = np.concatenate([rgb, np.ones((height, width, 1), np.float32)], -1).astype(np.float16)
+    win = Window(0, 0, width, height)
+    return encode_exr(Frame(rgba, ("R", "G", "B", "A"), win, win, {}), compression="zip", pixel_type="half")
+
+
+def _echo(requests, context):  # type: ignore[no-untyped-def]
+    assembler = FrameAssembler()
+    for chunk in requests:
+        done = assembler.add(chunk)
+        if done is not None:
+            yield from split_frame(*done)
+    assembler.finish()
+
+
+def grpc_round_trip(payload: bytes, frames: int) -> float:
+    """Seconds to send `frames` copies of payload to an echo server and get them all back, checked."""
+    options = [("grpc.max_receive_message_length", MESSAGE_LIMIT), ("grpc.max_send_message_length", MESSAGE_LIMIT)]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=options)
+    handler = grpc.method_handlers_generic_handler("nedbench.Echo", {
+        "Frames": grpc.stream_stream_rpc_method_handler(
+            _echo, request_deserializer=pb.FrameChunk.FromString,
+            response_serializer=pb.FrameChunk.SerializeToString),
+    })
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+            call = channel.stream_stream(ECHO_METHOD, request_serializer=pb.FrameChunk.SerializeToString,
+                                         response_deserializer=pb.FrameChunk.FromString)
+            chunks = (c for n in range(frames) for c in split_frame(1001 + n, payload))
+            assembler = FrameAssembler()
+            received = 0
+            t0 = time.perf_counter()
+            for chunk in call(chunks):
+                done = assembler.add(chunk)
+                if done is not None:
+                    assert len(done[1]) == len(payload)
+                    received += 1
+            elapsed = time.perf_counter() - t0
+            assert received == frames, received
+    finally:
+        server.stop(0)
+    return elapsed
+
+
+def raw_round_trip(payload: bytes, frames: int) -> float:
+    """The same bytes through a loopback TCP echo, sent and received concurrently in 1 MiB writes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    total = len(payload) * frames
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            buf = bytearray(1 << 20)
+            left = total
+            while left:
+                n = conn.recv_into(buf, min(len(buf), left))
+                if not n:
+                    break
+                conn.sendall(memoryview(buf)[:n])
+                left -= n
+
+    echo = threading.Thread(target=serve, daemon=True)
+    echo.start()
+    sock = socket.create_connection(("127.0.0.1", port))
+    view = memoryview(payload)
+
+    def send() -> None:
+        for _ in range(frames):
+            for i in range(0, len(view), 1 << 20):
+                sock.sendall(view[i : i + (1 << 20)])
+
+    t0 = time.perf_counter()
+    sender = threading.Thread(target=send)
+    sender.start()
+    buf = bytearray(1 << 20)
+    got = 0
+    while got < total:
+        n = sock.recv_into(buf)
+        if not n:
+            break
+        got += n
+    elapsed = time.perf_counter() - t0
+    sender.join()
+    sock.close()
+    listener.close()
+    assert got == total
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer frames (under a minute)")
+    parser.add_argument("--frames", type=int)
+    args = parser.parse_args(argv)
+    frames = args.frames or (20 if args.quick else 100)
+    payload = make_frame_bytes()
+    mb = len(payload) * frames * 2 / 1e6  # there and back
+    grpc_round_trip(payload, 2)  # warm up
+    t_grpc = min(grpc_round_trip(payload, frames) for _ in range(1 if args.quick else 2))
+    t_raw = min(raw_round_trip(payload, frames) for _ in range(2))
+    print(f"frame: 2048x1080 RGBA half EXR (zip), {len(payload) / 1e6:.2f} MB; {frames} frames there and back")
+    print(f"grpc_mb_per_s: {mb / t_grpc:.1f}")
+    print(f"grpc_frames_per_s: {frames / t_grpc:.1f}")
+    print(f"raw_tcp_mb_per_s: {mb / t_raw:.1f}")
+    print(f"raw_tcp_frames_per_s: {frames / t_raw:.1f}")
+    print(f"grpc_vs_raw_ratio: {t_raw / t_grpc:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
