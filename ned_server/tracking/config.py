@@ -1,0 +1,135 @@
+"""Settings of the 3D face analysis stage, with the defaults the Track RPC and `ned track` use.
+
+Each group is its own small dataclass so a caller (or a test) changes one knob without restating
+the others. Units are stated per field; time constants are in Hz at ``fps`` because the One-Euro
+filter is defined in those terms, and positions are filtered in face-size units (landmarks divided
+by the face's size) so that the same settings suit a 128 px thumbnail and a 4K plate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class DetectionConfig:
+    """Face detection and landmarks (face-alignment's S3FD + 2D FAN)."""
+
+    # Folder searched first for the face-alignment weights (as <models>/torch_hub/checkpoints/...),
+    # before $TORCH_HOME/hub/checkpoints and ~/.cache/torch/hub/checkpoints. None: only those two.
+    models_dir: Path | None = None
+    # S3FD detections below this confidence are ignored.
+    detector_threshold: float = 0.5
+    # FAN sees the face crop and its mirror image and averages them (face-alignment's flip_input):
+    # steadier landmarks for twice the network time.
+    flip_input: bool = True
+
+
+@dataclass
+class IdentityConfig:
+    """Following several faces through a shot as separate identities."""
+
+    # A detection continues a face when its box overlaps the face's last box by at least this IoU...
+    min_iou: float = 0.2
+    # ...or, on fast motion, when its centre is within this fraction of the face's size.
+    max_centre_jump: float = 0.5
+    # A face missing for more frames than this is closed; a later detection starts a new identity.
+    max_gap: int = 12
+    # Faces seen in fewer frames than this are treated as spurious detections (unless nothing else
+    # was found): they are listed but never chosen by default.
+    min_frames: int = 3
+
+
+@dataclass
+class SmoothingConfig:
+    """Zero-lag temporal smoothing: a One-Euro filter run forwards and backwards, outputs averaged.
+
+    The One-Euro filter lowers its cut-off when the signal is still (jitter removed) and raises it
+    with speed (fast motion followed). Run in both directions, the opposite lags cancel: the whole
+    shot is available offline, so no causal lag needs to be accepted.
+    """
+
+    fps: float = 25.0
+    # Cut-off (Hz) when still; lower = smoother.
+    min_cutoff: float = 1.0
+    # How fast the cut-off rises with speed (per face-size/second).
+    beta: float = 10.0
+    # Cut-off (Hz) of the speed estimate that drives the adaptation.
+    derivative_cutoff: float = 2.0
+    # Frames missing for at most this many frames are bridged by the filter (the gap itself stays
+    # untracked); longer gaps restart it.
+    max_bridge: int = 0
+
+
+@dataclass
+class FitConfig:
+    """FLAME fitting to the landmarks of the whole shot at once."""
+
+    # "lbfgs" (quasi-Newton; converges in far fewer steps on this ill-conditioned problem) or "adam".
+    optimizer: str = "lbfgs"
+    iterations: int = 300
+    learning_rate: float = 0.03  # Adam only
+    # Coarse stage first: only rigid pose and camera, so the expression does not absorb head motion.
+    rigid_iterations: int = 60
+    # Number of FLAME identity coefficients optimised (the rest stay 0).
+    n_shape: int = 100
+    # Priors (squared L2 on the coefficients, which FLAME scales to unit variance).
+    shape_prior: float = 2e-3
+    expression_prior: float = 1e-3
+    jaw_prior: float = 1e-2
+    # Temporal smoothness: squared second differences over time, per frame.
+    expression_smoothness: float = 0.05
+    pose_smoothness: float = 2.0
+    camera_smoothness: float = 2.0
+    # Landmark weights by region (iBUG-68 groups); contour points move along the silhouette and are
+    # the least reliable, mouth and eyes carry the expression.
+    weight_contour: float = 0.3
+    weight_brows: float = 1.0
+    weight_nose: float = 1.0
+    weight_eyes: float = 2.0
+    weight_mouth: float = 2.0
+    # Initialise from DECA's encoder when a checkpoint is given (deca_model.tar, official layout).
+    deca_checkpoint: Path | None = None
+    # Allow a full (pickle) load of the DECA file when a tensors-only load fails. Only for a file
+    # you trust: unpickling can run code.
+    deca_allow_pickle: bool = False
+
+
+@dataclass
+class EyesConfig:
+    """Pupils from the darkest pixels inside each eye contour; blinks from the eyelid aperture."""
+
+    # Fraction of the eye region's pixels (the darkest) that take part in the pupil's mass centre.
+    dark_fraction: float = 0.35
+    # The eye region is resampled so the eye is this many pixels wide, for sub-pixel precision on
+    # small plates.
+    eye_width_px: int = 40
+    # The shot's open-eye aperture is this percentile of the per-frame apertures.
+    open_percentile: float = 90.0
+    # Aperture (relative to open) at or below which the eye counts as fully closed.
+    closed_ratio: float = 0.15
+
+
+@dataclass
+class AlignmentConfig:
+    """Similarity alignment of each frame to the face template (see template.py)."""
+
+    crop_size: int = 256
+    # Relative weight of the brow points in the Procrustes fit (eye corners and nose weigh 1);
+    # brows move with expression, so they only steady the fit a little.
+    brow_weight: float = 0.25
+
+
+@dataclass
+class TrackingConfig:
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
+    eyes: EyesConfig = field(default_factory=EyesConfig)
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
+
+    @property
+    def crop_size(self) -> int:
+        return self.alignment.crop_size

@@ -1,0 +1,157 @@
+"""A shot's track: everything the later stages need from the analysis, and its .npz file.
+
+Per-frame arrays are indexed like ``frames`` (the shot's frame numbers, in the order received).
+Untracked frames (``tracked`` False, reason in ``notes``) hold the nearest tracked frame's values,
+so arrays never contain NaN and time-window consumers (the manipulator's sliding windows, the
+renderer's previous frames) see no jump; the compositing stage passes them through untouched.
+
+The file is a plain .npz (no pickles: ``np.load(..., allow_pickle=False)`` reads it) written
+atomically (a temporary file in the same folder, then ``os.replace``), so a killed server leaves
+either the previous complete file or none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InvalidInput
+from .identities import FaceSummary
+
+FORMAT_VERSION = 1
+
+# name -> (dtype, shape with T for the frame count) of every per-frame array.
+_PER_FRAME = {
+    "frames": (np.int64, ("T",)),
+    "tracked": (np.bool_, ("T",)),
+    "boxes": (np.float32, ("T", 4)),
+    "landmarks": (np.float32, ("T", 68, 2)),
+    "expression": (np.float32, ("T", 50)),
+    "pose": (np.float32, ("T", 15)),
+    "camera": (np.float32, ("T", 3)),
+    "expression51": (np.float32, ("T", 51)),
+    "pupils": (np.float32, ("T", 2, 2)),
+    "blink": (np.float32, ("T",)),
+    "alignment": (np.float64, ("T", 2, 3)),
+    "fit_error": (np.float32, ("T",)),
+}
+
+
+@dataclass
+class ShotTrack:
+    """The analysis of one shot (see the module docstring for untracked frames).
+
+    Conventions: pixel coordinates are plate pixels, OpenCV style (pixel centres at integers).
+    ``pose`` is FLAME's full pose as axis-angles: global (0:3), neck (3:6), jaw (6:9), eyes (9:15).
+    ``camera`` is DECA's orthographic (scale, tx, ty) in the FLAME layer's projection convention
+    (ned_server.face3d). ``expression51`` is the manipulator's vector: jaw opening (pose[:, 6])
+    then the 50 expression coefficients. ``pupils`` is (T, eye, xy), the actor's right eye
+    (landmarks 36-41) first. ``blink`` is 0 (open) .. 1 (closed). ``alignment`` maps plate pixels
+    to the ``crop_size`` aligned crop. ``fit_error`` is the mean landmark reprojection error of the
+    fitted model in plate pixels.
+    """
+
+    frames: np.ndarray
+    tracked: np.ndarray
+    notes: list[str]
+    face_id: int
+    faces: list[FaceSummary]
+    boxes: np.ndarray
+    landmarks: np.ndarray
+    shape: np.ndarray
+    expression: np.ndarray
+    pose: np.ndarray
+    camera: np.ndarray
+    expression51: np.ndarray
+    pupils: np.ndarray
+    blink: np.ndarray
+    alignment: np.ndarray
+    frame_size: tuple[int, int]  # (width, height)
+    crop_size: int = 256
+    fit_error: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+
+    def __post_init__(self) -> None:
+        n = len(self.frames)
+        if self.fit_error.size == 0:
+            self.fit_error = np.zeros(n, dtype=np.float32)
+        for name, (dtype, shape) in _PER_FRAME.items():
+            value = np.ascontiguousarray(getattr(self, name), dtype=dtype)
+            expected = tuple(n if s == "T" else s for s in shape)
+            if value.shape != expected:
+                raise ValueError(f"ShotTrack.{name} has shape {value.shape}, expected {expected}")
+            setattr(self, name, value)
+        self.shape = np.ascontiguousarray(self.shape, dtype=np.float32).reshape(-1)
+        if len(self.notes) != n:
+            raise ValueError(f"ShotTrack.notes has {len(self.notes)} entries for {n} frames")
+        self.frame_size = (int(self.frame_size[0]), int(self.frame_size[1]))
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def index_of(self, frame: int) -> int:
+        """Position of a frame number in the per-frame arrays."""
+        hits = np.flatnonzero(self.frames == int(frame))
+        if hits.size == 0:
+            raise KeyError(f"frame {frame} is not in this track (frames {self.frames.min()}-{self.frames.max()})")
+        return int(hits[0])
+
+    # ------------------------------------------------------------------ file
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {name: getattr(self, name) for name in _PER_FRAME}
+        arrays.update(
+            format_version=np.array(FORMAT_VERSION, dtype=np.int64),
+            notes=np.array(self.notes, dtype=np.str_) if self.notes else np.zeros(0, dtype="<U1"),
+            face_id=np.array(self.face_id, dtype=np.int64),
+            shape=self.shape,
+            frame_size=np.array(self.frame_size, dtype=np.int64),
+            crop_size=np.array(self.crop_size, dtype=np.int64),
+            face_ids=np.array([f.id for f in self.faces], dtype=np.int64),
+            face_frames=np.array([f.frames for f in self.faces], dtype=np.int64),
+            face_first=np.array([f.first for f in self.faces], dtype=np.int64),
+            face_last=np.array([f.last for f in self.faces], dtype=np.int64),
+            face_mean_size=np.array([f.mean_size for f in self.faces], dtype=np.float64),
+        )
+        return arrays
+
+    def save(self, path: str | Path) -> Path:
+        """Write the .npz atomically: complete or absent, never half-written."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **self.to_arrays())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ShotTrack:
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"cannot read the track file {path}: {exc}") from None
+        version = int(arrays.get("format_version", -1))
+        if version != FORMAT_VERSION:
+            raise InvalidInput(f"track file {path} has format version {version}; this server reads "
+                               f"{FORMAT_VERSION}: track the shot again")
+        faces = [FaceSummary(id=int(i), frames=int(n), first=int(a), last=int(b), mean_size=float(s))
+                 for i, n, a, b, s in zip(arrays["face_ids"], arrays["face_frames"], arrays["face_first"],
+                                          arrays["face_last"], arrays["face_mean_size"], strict=True)]
+        names = {f.name for f in fields(cls)}
+        kwargs = {name: arrays[name] for name in _PER_FRAME if name in names}
+        return cls(notes=[str(s) for s in arrays["notes"]], face_id=int(arrays["face_id"]), faces=faces,
+                   shape=arrays["shape"], frame_size=tuple(int(v) for v in arrays["frame_size"]),
+                   crop_size=int(arrays["crop_size"]), **kwargs)
