@@ -1,0 +1,169 @@
+"""Benchmark of the emotion manipulator on the synthetic emotional dataset (CPU).
+
+    python tests/bench/manipulator.py           # full: `cpu` preset, 1600 iterations (a few minutes)
+    python tests/bench/manipulator.py --quick   # `tiny` preset, ~320 iterations (under a minute)
+
+Trains the manipulator, trains an independent emotion classifier on other real synthetic clips
+(30 other actors), then translates held-out clips of unseen actors to every emotion and reports:
+jaw-opening correlation input/output (speech kept), the classifier's accuracy per target emotion
+(against the baseline of the same classifier on the untranslated inputs, i.e. chance when the
+manipulator does nothing), the cycle error (translate to the target, then back to the clip's own
+extracted style) against the size of the change itself, and translated frames/s against a naive
+one-window-per-call loop (as the reference implementation does) at the paper's network size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ned_server.domains import EMOTIONS  # noqa: E402
+from ned_server.manipulator.config import PAPER_SIZES, InferenceConfig, preset  # noqa: E402
+from ned_server.manipulator.controls import EmotionControl  # noqa: E402
+from ned_server.manipulator.dataset import ExpressionDataset  # noqa: E402
+from ned_server.manipulator.evaluation import score_translations, train_emotion_classifier  # noqa: E402
+from ned_server.manipulator.inference import EmotionManipulator  # noqa: E402
+from ned_server.manipulator.networks import ManipulatorNetworks, he_init  # noqa: E402
+from ned_server.manipulator.train import ManipulatorTrainer  # noqa: E402
+from ned_server.manipulator.windows import gaussian_window_weights  # noqa: E402
+from ned_server.synthetic.expressions import make_synthetic_dataset  # noqa: E402
+
+
+@torch.no_grad()
+def naive_translate(nets: ManipulatorNetworks, expr: np.ndarray, style: torch.Tensor) -> np.ndarray:
+    """The straightforward loop: one window per network call, Gaussian-accumulated."""
+    n = 10
+    kernel = gaussian_window_weights(n)
+    out = np.zeros_like(expr, dtype=np.float64)
+    total = np.zeros(expr.shape[0])
+    x = torch.from_numpy(expr)
+    for i in range(expr.shape[0] - n + 1):
+        w = x[i:i + n][None]
+        own = nets.style_encoder(w)
+        y = nets.generator(w, own + (style - own)).numpy()[0]
+        out[i:i + n] += kernel[:, None] * y
+        total[i:i + n] += kernel
+    return out / total[:, None]
+
+
+def frames_per_second(fn, frames: int, repeats: int = 2) -> float:
+    fn()  # warm-up
+    t = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return frames * repeats / (time.perf_counter() - t)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small run, under a minute")
+    ap.add_argument("--train-threads", type=int, default=1,
+                    help="torch CPU threads while training (default 1: these small LSTMs run fastest on one)")
+    ap.add_argument("--out", type=Path, help="keep the checkpoints here (default: a temporary folder)")
+    args = ap.parse_args()
+    default_threads = torch.get_num_threads()
+    quick = args.quick
+    name = "tiny" if quick else "cpu"
+    config = preset(name)
+    clips_per_emotion, held_per_emotion = (12, 1) if quick else (30, 3)
+
+    t0 = time.perf_counter()
+    train = ExpressionDataset.synthetic(clips_per_emotion, 100, seed=1, num_actors=4)
+    held = make_synthetic_dataset(held_per_emotion, 150, seed=2, num_actors=3)  # unseen actors
+    judge_data = ExpressionDataset.synthetic(30, 60, seed=3, num_actors=30)
+    print(f"data: {len(train)} training clips, {len(held.sequences)} held-out clips "
+          f"({time.perf_counter() - t0:.1f} s)", flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out_dir = args.out or Path(tmp) / "run"
+        t = time.perf_counter()
+        last = [0.0]
+
+        def progress(info) -> None:
+            if time.perf_counter() - last[0] > 15:
+                last[0] = time.perf_counter()
+                print(f"  iteration {info.iteration}/{info.total_iterations} "
+                      f"cyc {info.losses.get('G/latent_cyc', 0):.3f} mouth {info.losses.get('G/latent_mouth', 0):.3f}",
+                      flush=True)
+
+        torch.set_num_threads(args.train_threads)
+        result = ManipulatorTrainer(config, train, out_dir, resume=False, progress=progress).train()
+        train_s = time.perf_counter() - t
+        torch.set_num_threads(default_threads)
+        print(f"trained preset {name!r}: {result.iterations} iterations in {train_s:.1f} s", flush=True)
+        manipulator = EmotionManipulator(result.checkpoint)
+
+        t = time.perf_counter()
+        judge = train_emotion_classifier(judge_data)
+        real_acc = float(np.mean([judge.predict_clip(s) == lab for s, lab in zip(held.sequences, held.labels)]))
+        print(f"classifier trained ({time.perf_counter() - t:.1f} s), accuracy on real held-out clips {real_acc:.3f}",
+              flush=True)
+
+        t = time.perf_counter()
+        scores = score_translations(manipulator, judge, list(held.sequences))
+        held_sequences = list(held.sequences)
+        print(f"scored {len(held.sequences) * len(EMOTIONS)} translations ({time.perf_counter() - t:.1f} s)",
+              flush=True)
+
+    # The same network with keep_details (beyond the paper): input + G(s, style) - G(s, own).
+    detail = EmotionManipulator(networks=manipulator.nets, config=InferenceConfig(keep_details=True))
+    detail_scores = score_translations(detail, judge, held_sequences)
+
+    # Speed: the trained (small) network, and the paper-size network against the naive loop.
+    long_clip = make_synthetic_dataset(1, 600, seed=4, num_actors=1).sequences[0]
+    control = EmotionControl(emotion="happy")
+    fps_trained = frames_per_second(lambda: manipulator.translate(long_clip, control), long_clip.shape[0])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        paper = ManipulatorNetworks(PAPER_SIZES, with_discriminator=False)
+        paper.apply(he_init)
+    paper.eval()
+    paper_manip = EmotionManipulator(networks=paper, config=InferenceConfig(batch_windows=256))
+    short_clip = np.ascontiguousarray(long_clip[: 120 if quick else 300])
+    fps_paper = frames_per_second(lambda: paper_manip.translate(short_clip, control), short_clip.shape[0], 1)
+    style = torch.from_numpy(paper_manip.emotion_styles(0)[EMOTIONS.index("happy")].astype(np.float32))[None]
+    fps_naive = frames_per_second(lambda: naive_translate(paper, short_clip, style), short_clip.shape[0], 1)
+
+    acc = scores.accuracy
+    figures = {
+        "preset": name,
+        "train_iterations": result.iterations,
+        "train_seconds": round(train_s, 1),
+        "jaw_correlation": round(scores.jaw_correlation, 4),
+        **{f"accuracy_{e}": round(acc[e], 3) for e in EMOTIONS},
+        "mean_accuracy": round(scores.mean_accuracy, 3),
+        "baseline_accuracy_untranslated": round(scores.baseline_accuracy, 3),
+        "accuracy_ratio_vs_baseline": round(scores.mean_accuracy / max(scores.baseline_accuracy, 1e-9), 2),
+        "classifier_accuracy_real_heldout": round(real_acc, 3),
+        "cycle_error": round(scores.cycle_error, 4),
+        "translation_change": round(scores.change, 4),
+        "cycle_error_ratio_vs_change": round(scores.cycle_error / max(scores.change, 1e-9), 3),
+        "identity_error_intensity0": round(scores.identity_error, 4),
+        "keep_details_jaw_correlation": round(detail_scores.jaw_correlation, 4),
+        "keep_details_mean_accuracy": round(detail_scores.mean_accuracy, 3),
+        "keep_details_cycle_error": round(detail_scores.cycle_error, 4),
+        "keep_details_identity_error_intensity0": round(detail_scores.identity_error, 6),
+        "fps_trained_size": round(fps_trained, 1),
+        "fps_paper_size": round(fps_paper, 1),
+        "fps_paper_size_naive_loop": round(fps_naive, 1),
+        "fps_speedup_vs_naive": round(fps_paper / max(fps_naive, 1e-9), 2),
+        "train_threads": args.train_threads,
+        "inference_threads": torch.get_num_threads(),
+    }
+    for key, value in figures.items():
+        print(f"{key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
