@@ -1,0 +1,230 @@
+"""Compositing benchmarks. Part 1 (here now): multi-band blending, ours against OpenCV's MultiBandBlender.
+
+Blending: 2048x1080 float32 RGB frames (plate-like gradients and grain, scene-linear values up to
+~2) and a soft elliptical mask. Our ``laplacian_blend`` (torch, CPU, 4 levels) against
+``cv2.detail.MultiBandBlender`` with ``num_bands = levels - 1`` (OpenCV counts the halvings, we
+count the levels, so both halve the image three times) on the same images and masks, interleaved
+in one run. OpenCV's blender only takes int16 images and uint8 masks, so its timing includes what
+it needs: images scaled by 4096 to int16 (12 fractional bits, range +-8), masks to uint8, the blend
+back to float32. Ours starts from (1, 3, H, W) float32 tensors, the pipeline's format; a second
+figure starts from and returns HWC numpy arrays like OpenCV (the layout change is folded into the
+first and last element-wise ops). The box-only path, what the pipeline
+runs, is a 400x400 face box inside the frame: only the box is blended, and the box is the result.
+
+Times are the best of N interleaved repetitions (the least disturbed on a shared machine), medians
+alongside. The max/mean absolute difference between the two results is a sanity figure only: the
+filters differ ([1,3,3,1] half-pixel pyramid here, [1,4,6,4,1] OpenCV) and OpenCV quantises.
+
+    python tests/bench/composite.py [--quick] [--threads N] [--levels L]
+
+Each measurement is a function returning ``{name: value}``; main prints them as ``name: value``
+lines at the very end (the end-to-end Manipulate half is added later as further functions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+# libgomp's default lets idle OpenMP workers spin; when other processes hold the cores (a shared
+# CI box, a render node running something else) every parallel torch op then waits milliseconds
+# for its spinning-but-descheduled workers: 10x slower blends measured here. PASSIVE (sleep when
+# idle) is the deployment setting for a shared CPU; it must be set before torch loads OpenMP.
+# An explicit OMP_WAIT_POLICY in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import cv2
+import numpy as np
+import torch
+
+from ned_server.composite import laplacian_blend
+
+INT16_SCALE = 4096.0  # 12 fractional bits for OpenCV's int16 pyramid; scene-linear values up to 8
+
+
+# ---------------------------------------------------------------------- inputs
+def plate(width: int, height: int, seed: int) -> np.ndarray:
+    """(H, W, 3) float32 scene-linear: smooth gradients, a pattern and grain."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    rgb = np.stack([1.8 * x / width, y / height, 0.4 + 0.3 * np.sin(x / 37.0 + seed) * np.cos(y / 53.0)], -1)
+    rgb += rng.normal(0, 0.02, rgb.shape).astype(np.float32)
+    return np.ascontiguousarray(rgb.clip(0.0, 2.0), dtype=np.float32)
+
+
+def soft_ellipse(width: int, height: int, cx: float, cy: float, rx: float, ry: float, edge: float) -> np.ndarray:
+    """(H, W) float32 in [0, 1]: 1 inside the ellipse, a ramp of ``edge`` px at its rim."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    r = np.hypot((x - cx) / rx, (y - cy) / ry)
+    return np.clip((1.0 - r) * min(rx, ry) / edge + 0.5, 0.0, 1.0).astype(np.float32)
+
+
+def to_tensor(img: np.ndarray) -> torch.Tensor:
+    """(H, W, C) or (H, W) numpy -> a (1, C, H, W) float32 view of the same memory (no copy)."""
+    t = torch.from_numpy(img)
+    return t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
+
+
+# ---------------------------------------------------------------------- the two blenders
+def ours(fg: torch.Tensor, bg: torch.Tensor, mask: torch.Tensor, levels: int) -> torch.Tensor:
+    return laplacian_blend(fg, bg, mask, levels)
+
+
+def ours_dense(fg: torch.Tensor, bg: torch.Tensor, mask: torch.Tensor, levels: int) -> torch.Tensor:
+    """Pyramids over the whole frame, as OpenCV builds them (no cropping to the mask's reach)."""
+    return laplacian_blend(fg, bg, mask, levels, crop_to_mask=False)
+
+
+def ours_from_numpy(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, levels: int, crop_to_mask: bool = True
+                    ) -> np.ndarray:
+    """From HWC arrays (views, even strided crops) to an HWC array: the layout change happens inside the
+    first and last element-wise ops instead of in separate copies."""
+    out = laplacian_blend(to_tensor(fg), to_tensor(bg), to_tensor(mask), levels, crop_to_mask=crop_to_mask)
+    return out[0].permute(1, 2, 0).numpy()
+
+
+def opencv(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, levels: int) -> np.ndarray:
+    """cv2.detail.MultiBandBlender with the conversions its API needs, all inside the timing."""
+    h, w = mask.shape
+    blender = cv2.detail_MultiBandBlender(0, levels - 1)
+    blender.prepare((0, 0, w, h))
+    m8 = np.rint(mask * 255.0).astype(np.uint8)
+    blender.feed((fg * INT16_SCALE).astype(np.int16), m8, (0, 0))
+    blender.feed((bg * INT16_SCALE).astype(np.int16), 255 - m8, (0, 0))
+    out, _ = blender.blend(None, None)
+    return out.astype(np.float32) * (1.0 / INT16_SCALE)
+
+
+# ---------------------------------------------------------------------- timing
+def interleaved(fns: dict[str, Callable[[], object]], reps: int) -> dict[str, list[float]]:
+    """Milliseconds per call of each function, alternating between them so a busy spell on a shared
+    machine hits all of them alike."""
+    for fn in fns.values():
+        fn()  # warm up: allocator, thread pools
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def best_median(ts: list[float]) -> tuple[float, float]:
+    return min(ts), statistics.median(ts)
+
+
+# ---------------------------------------------------------------------- measurements
+def blend_full_frame(width: int, height: int, levels: int, reps: int) -> dict[str, float]:
+    """The whole 2048x1080 frame through both blenders."""
+    fg, bg = plate(width, height, 1), plate(width, height, 2)
+    mask = soft_ellipse(width, height, width / 2, height / 2, 0.17 * width, 0.42 * height, 40.0)
+    fg_t, bg_t, m_t = (to_tensor(a).contiguous() for a in (fg, bg, mask))  # the pipeline's NCHW layout
+
+    times = interleaved({
+        "ours": lambda: ours(fg_t, bg_t, m_t, levels),
+        "dense": lambda: ours_dense(fg_t, bg_t, m_t, levels),
+        "ours_numpy": lambda: ours_from_numpy(fg, bg, mask, levels),
+        "cv2": lambda: opencv(fg, bg, mask, levels),
+    }, reps)
+    a = ours(fg_t, bg_t, m_t, levels)[0].permute(1, 2, 0).numpy()
+    b = opencv(fg, bg, mask, levels)
+    diff = np.abs(a - b)
+    (o_best, o_med), (d_best, d_med), (n_best, n_med), (c_best, c_med) = (
+        best_median(times[k]) for k in ("ours", "dense", "ours_numpy", "cv2"))
+    print(f"full frame {width}x{height}, {levels} levels (cv2 num_bands={levels - 1}), {reps} reps:")
+    print(f"  ours (torch tensors)          best {o_best:7.2f} ms  median {o_med:7.2f} ms")
+    print(f"  ours, whole-frame pyramids    best {d_best:7.2f} ms  median {d_med:7.2f} ms  (crop_to_mask=False)")
+    print(f"  ours (incl. numpy<->tensor)   best {n_best:7.2f} ms  median {n_med:7.2f} ms")
+    print(f"  cv2 MultiBandBlender          best {c_best:7.2f} ms  median {c_med:7.2f} ms"
+          "  (incl. float->int16 x4096, mask->uint8, int16->float)")
+    print(f"  speedup cv2/ours: best {c_best / o_best:.2f}x, median {c_med / o_med:.2f}x; whole-frame pyramids: "
+          f"best {c_best / d_best:.2f}x, median {c_med / d_med:.2f}x")
+    print(f"  |ours - cv2| max {diff.max():.4f} mean {diff.mean():.5f} (values up to 2.0; different filters)")
+    return {
+        "blend_full_ours_ms": o_best,
+        "blend_full_ours_dense_ms": d_best,
+        "blend_full_ours_numpy_ms": n_best,
+        "blend_full_cv2_ms": c_best,
+        "blend_full_speedup": c_best / o_best,
+        "blend_full_speedup_median": c_med / o_med,
+        "blend_full_dense_speedup": c_best / d_best,
+        "blend_full_dense_speedup_median": c_med / d_med,
+        "blend_full_max_abs_diff": float(diff.max()),
+        "blend_full_mean_abs_diff": float(diff.mean()),
+    }
+
+
+def blend_face_box(width: int, height: int, levels: int, reps: int, box: int = 400) -> dict[str, float]:
+    """The pipeline's path: only a box x box face region of the frame is blended, and the box is the
+    result (a face plate's data window); nothing is pasted into a full frame."""
+    fg, bg = plate(width, height, 3), plate(width, height, 4)
+    x0, y0 = width // 2 - box // 2 + 37, height // 2 - box // 2 - 21  # not on a power-of-two grid
+    mask = np.zeros((height, width), np.float32)
+    mask[y0:y0 + box, x0:x0 + box] = soft_ellipse(box, box, box / 2, box / 2, 0.36 * box, 0.44 * box, 12.0)
+    rows, cols = slice(y0, y0 + box), slice(x0, x0 + box)
+    fg_t, bg_t, m_t = (to_tensor(a).contiguous() for a in (fg, bg, mask))  # frames as the pipeline holds them
+
+    def ours_box() -> torch.Tensor:
+        # The face box is the crop already, so the pipeline passes crop_to_mask=False.
+        return laplacian_blend(fg_t[..., rows, cols], bg_t[..., rows, cols], m_t[..., rows, cols], levels,
+                               crop_to_mask=False)
+
+    def ours_box_numpy() -> np.ndarray:
+        return ours_from_numpy(fg[rows, cols], bg[rows, cols], mask[rows, cols], levels, crop_to_mask=False)
+
+    def cv2_box() -> np.ndarray:
+        return opencv(fg[rows, cols], bg[rows, cols], mask[rows, cols], levels)
+
+    times = interleaved({"ours": ours_box, "ours_numpy": ours_box_numpy, "cv2": cv2_box}, reps)
+    (o_best, o_med), (n_best, n_med), (c_best, c_med) = (
+        best_median(times[k]) for k in ("ours", "ours_numpy", "cv2"))
+    print(f"face box {box}x{box} inside {width}x{height} (blend the box only; the box is the result), {reps} reps:")
+    print(f"  ours (NCHW tensor frames)     best {o_best:7.2f} ms  median {o_med:7.2f} ms")
+    print(f"  ours (HWC numpy in and out)   best {n_best:7.2f} ms  median {n_med:7.2f} ms")
+    print(f"  cv2 MultiBandBlender          best {c_best:7.2f} ms  median {c_med:7.2f} ms"
+          "  (HWC numpy, conversions as above)")
+    print(f"  speedup cv2/ours: best {c_best / o_best:.2f}x, median {c_med / o_med:.2f}x; HWC numpy: "
+          f"best {c_best / n_best:.2f}x, median {c_med / n_med:.2f}x")
+    return {
+        "blend_box_ours_ms": o_best,
+        "blend_box_ours_numpy_ms": n_best,
+        "blend_box_cv2_ms": c_best,
+        "blend_box_speedup": c_best / o_best,
+        "blend_box_speedup_median": c_med / o_med,
+        "blend_box_numpy_speedup": c_best / n_best,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, well under a minute")
+    parser.add_argument("--reps", type=int, help="repetitions per measurement (default 20 full-frame, 100 box; "
+                        "quick 6 and 30)")
+    parser.add_argument("--threads", type=int, help="threads for both torch and OpenCV (default: theirs)")
+    parser.add_argument("--levels", type=int, default=4)
+    parser.add_argument("--width", type=int, default=2048)
+    parser.add_argument("--height", type=int, default=1080)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
+    full_reps = args.reps or (6 if args.quick else 20)
+    box_reps = args.reps or (30 if args.quick else 100)
+    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads, OMP_WAIT_POLICY="
+          f"{os.environ.get('OMP_WAIT_POLICY')}), OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads)")
+
+    results: dict[str, float] = {}
+    results.update(blend_full_frame(args.width, args.height, args.levels, full_reps))
+    results.update(blend_face_box(args.width, args.height, args.levels, box_reps))
+    results["torch_threads"] = torch.get_num_threads()
+    results["cv2_threads"] = cv2.getNumThreads()
+    for name, value in results.items():
+        print(f"{name}: {value:.4g}" if isinstance(value, float) else f"{name}: {value}")
+
+
+if __name__ == "__main__":
+    main()
