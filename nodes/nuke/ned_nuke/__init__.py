@@ -1,0 +1,59 @@
+"""NED for VFX in Nuke: the NED_Director node and a Python API for TDs and `nuke -t` farm jobs.
+
+    import ned_nuke
+    node = ned_nuke.create_director()                 # what the NED menu does
+    ned_nuke.track("NED_Director1")                   # inline: blocks, prints NED_PROGRESS lines
+    ned_nuke.render("NED_Director1", 1001, 1050)      # writes the plates, updates the Read/Merge
+
+The inline calls raise ``NedNukeError`` with a message meant for the artist; the node's buttons run
+the same actions on a worker thread with a progress bar and show that message in a dialog instead.
+Only ``ned_plugin`` is used to talk to the server; only ``nuke_api`` touches Nuke.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ned_plugin.client import ProgressCallback
+from ned_plugin.host import RenderResult
+
+from . import nuke_api
+from .director import NedNukeError, connect, create_director, directors, run_inline, running_job, start
+
+__all__ = ["NedNukeError", "button", "cancel", "connect", "create_director", "directors", "render", "track",
+           "train_actor"]
+
+
+def button(action: str) -> None:
+    """Called by the NED_Director's buttons (PyScript knobs) with nuke.thisNode() as the node."""
+    node = nuke_api.this_node()
+    if action == "connect":
+        connect(node, ui=True)
+    else:
+        start(node, action)
+
+
+def render(node: Any, first: int | None = None, last: int | None = None,
+           on_progress: ProgressCallback | None = None) -> RenderResult:
+    """Render a NED_Director's plates for first..last (default: its frames knob or input range)."""
+    return run_inline("render", node, first, last, on_progress=on_progress)
+
+
+def track(node: Any, first: int | None = None, last: int | None = None,
+          on_progress: ProgressCallback | None = None) -> Any:
+    """Track the face over first..last; sets the node's shot id. Returns the client's TrackResult."""
+    return run_inline("track", node, first, last, on_progress=on_progress)
+
+
+def train_actor(node: Any, on_progress: ProgressCallback | None = None) -> Any:
+    """Train the node's 'train as' actor on its tracked shot, following the job to its end."""
+    return run_inline("train", node, on_progress=on_progress)
+
+
+def cancel(node: Any) -> bool:
+    """Cancel a button's background work on this node (same as the progress bar's Cancel)."""
+    job = running_job(node)
+    if job is None or not job.running:
+        return False
+    job.cancel()
+    return True

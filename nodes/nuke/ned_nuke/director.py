@@ -1,0 +1,393 @@
+"""What the NED_Director's buttons do, and the same actions for `nuke -t` on a farm.
+
+Each action is split in three: ``prepare_*`` reads the node in Nuke's main thread into a plain
+plan (knob values sampled over the frame range, frame files, output path); ``run_*`` does the
+network work from the plan alone, on a worker thread in the GUI or inline on the farm; ``finish_*``
+puts the result back on the node in the main thread (the plates' Read and Merge, the shot id, the
+actor list). Failures become one message the artist can act on; Nuke itself never sees an exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ned_plugin import host
+from ned_plugin.client import CancelToken, ConnectionSettings, NedClientError, ProgressCallback, TrackResult
+from ned_plugin.wire import pb
+
+from . import knobs, nuke_api
+from .config import CONFIG
+from .progress import ProgressBridge
+
+SETTINGS_HINT = "the NED_Director's NED tab"
+ACTIONS = {"track": "tracking", "render": "the render", "train": "actor training"}
+
+
+class NedNukeError(RuntimeError):
+    """An action failed; the message is the one an artist sees (also raised to farm scripts)."""
+
+
+# ============================================================================ reading the node
+class NodeValues:
+    """A NED_Director's knobs as a host.ValueSource (main thread only)."""
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self._names = set(nuke_api.knob_names(node))
+
+    def value(self, name: str) -> Any:
+        if name not in self._names:
+            raise KeyError(name)
+        return nuke_api.get(self.node, name)
+
+    def is_animated(self, name: str) -> bool:
+        return name in self._names and nuke_api.is_animated(self.node, name)
+
+    def value_at(self, name: str, frame: int) -> float:
+        return nuke_api.value_at(self.node, name, frame)
+
+
+def resolve(node_or_name: Any) -> Any:
+    node = nuke_api.to_node(node_or_name) if isinstance(node_or_name, str) else node_or_name
+    if node is None:
+        raise NedNukeError(f"there is no node called {node_or_name!r} in this script")
+    if knobs.MARKER not in nuke_api.knob_names(node):
+        raise NedNukeError(f"{node.name()} is not a NED_Director node")
+    return node
+
+
+def _text(node: Any, name: str) -> str:
+    return str(nuke_api.get(node, name) or "").strip() if name in nuke_api.knob_names(node) else ""
+
+
+def connection(node: Any, ui: bool = False) -> ConnectionSettings:
+    settings = ConnectionSettings()
+    if _text(node, "server"):
+        settings.address = _text(node, "server")
+    if _text(node, "token"):
+        settings.token = _text(node, "token")
+    if ui:
+        settings.deadline_s, settings.attempts = CONFIG.ui_deadline_s, CONFIG.ui_attempts
+    return settings
+
+
+def _face_id(node: Any) -> int | None:
+    face = int(nuke_api.get(node, "face_id"))
+    return face if face >= 0 else None
+
+
+def frame_range(node: Any, first: int | None = None, last: int | None = None) -> tuple[int, int]:
+    """The frames to work on: the arguments, else the node's `frames` knob, else the input's range."""
+    if first is None or last is None:
+        text = _text(node, "frame_range")
+        if text:
+            from ned_plugin.sequence import parse_frame_range
+
+            try:
+                wanted = parse_frame_range(text)
+            except ValueError as exc:
+                raise host.HostError(f"the frames knob {text!r} is not a frame range: {exc}") from None
+            lo, hi = min(wanted), max(wanted)
+        else:
+            rng = nuke_api.input_range(node)
+            if rng is None:
+                raise host.HostError(f"{node.name()} has no input: connect the plate to it")
+            lo, hi = rng
+        first = lo if first is None else first
+        last = hi if last is None else last
+    if last < first:
+        raise host.HostError(f"the frame range {first}-{last} is empty")
+    return int(first), int(last)
+
+
+def _work_dir(node: Any) -> Path:
+    script = nuke_api.script_path()
+    base = script.parent if script else Path(tempfile.gettempdir())
+    return base / CONFIG.plates_dir / node.name()
+
+
+def output_pattern(node: Any) -> str:
+    """The plates' path from the node, or a default next to the script (written back to the knob)."""
+    pattern = _text(node, "output")
+    if not pattern:
+        pattern = str(_work_dir(node) / f"{node.name()}.####.exr")
+        nuke_api.set_value(node, "output", pattern)
+    return pattern
+
+
+def input_frames(node: Any, first: int, last: int) -> list[tuple[int, Path]]:
+    """The input's frames as EXR files: a plain EXR Read's own files, else the input written out."""
+    pattern = nuke_api.upstream_exr(node)
+    if pattern is None:
+        rng = nuke_api.input_range(node)
+        if rng is None:
+            raise host.HostError(f"{node.name()} has no input: connect the plate to it")
+        first, last = max(first, rng[0]), min(last, rng[1])
+        pattern = str(_work_dir(node).parent / CONFIG.send_dir / node.name() / "input.####.exr")
+        Path(pattern).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            nuke_api.render_input(node, pattern, first, last)
+        except RuntimeError as exc:
+            raise host.HostError(f"could not write the input frames {first}-{last} to send them: {exc}") from None
+    return host.frame_files(pattern, first, last)
+
+
+def _names_to_read(node: Any) -> list[str]:
+    return [n for n in nuke_api.knob_names(node) if n in host.PARAMETER_TARGETS or n.startswith(host.MIX_PREFIX)]
+
+
+# ============================================================================ plans
+@dataclass
+class RenderPlan:
+    node_name: str
+    connection: ConnectionSettings
+    values: host.SnapshotValues
+    first: int
+    last: int
+    actor: str
+    shot_id: str
+    face_id: int | None
+    input_space: str
+    frames: list[tuple[int, Path]]
+    output: str
+    reference_clip: list[tuple[int, Path]] = field(default_factory=list)
+
+
+def prepare_render(node: Any, first: int | None = None, last: int | None = None) -> RenderPlan:
+    first, last = frame_range(node, first, last)
+    values = host.take_snapshot(NodeValues(node), _names_to_read(node), first, last)
+    preroll = int(values.values.get("preroll", 0) or 0)
+    actor = _text(node, "actor")
+    if not actor:
+        raise host.HostError("no actor is chosen: press Connect to list the server's actors, or train one")
+    shot_id = _text(node, "shot_id")
+    frames: list[tuple[int, Path]] = []
+    try:
+        frames = input_frames(node, first - preroll, last)
+    except host.HostError:
+        if not shot_id:
+            raise  # nothing to send and no tracked shot to use
+    reference: list[tuple[int, Path]] = []
+    clip = _text(node, "reference_clip")
+    if clip:
+        from ned_plugin.sequence import find_sequence
+
+        reference = [(n, Path(p)) for n, p in find_sequence(clip)]
+        if not reference:
+            raise host.HostError(f"the reference clip {clip} has no frames on disk")
+    return RenderPlan(node.name(), connection(node), values, first, last, actor, shot_id, _face_id(node),
+                      _text(node, "input_space"), frames, output_pattern(node), reference)
+
+
+def run_render(plan: RenderPlan, on_progress: ProgressCallback | None = None,
+               cancel: CancelToken | None = None) -> host.RenderResult:
+    """Network side of Render; needs nothing from Nuke, so it runs on any thread."""
+    info = host.server_info(plan.connection)
+    specs = host.knob_specs(info)
+    settings = host.manipulate_settings(
+        specs, plan.values, first=plan.first, last=plan.last, shot_id=plan.shot_id, actor_id=plan.actor,
+        face_id=plan.face_id, input_space=plan.input_space)
+    job = host.RenderJob(plan.connection, settings, plan.frames, plan.output, use_cache=bool(plan.shot_id),
+                         reference_clip=plan.reference_clip)
+    return host.render_shot(job, on_progress, cancel)
+
+
+def finish_render(node: Any, result: host.RenderResult) -> None:
+    nuke_api.show_plates(node, result.output, result.first, result.last)
+    nuke_api.set_value(node, "status", result.summary())
+
+
+@dataclass
+class TrackPlan:
+    node_name: str
+    job: host.TrackJob
+
+
+def prepare_track(node: Any, first: int | None = None, last: int | None = None) -> TrackPlan:
+    first, last = frame_range(node, first, last)
+    settings = host.track_settings(_text(node, "shot_id"), _face_id(node), _text(node, "input_space"))
+    return TrackPlan(node.name(), host.TrackJob(connection(node), settings, input_frames(node, first, last)))
+
+
+def run_track(plan: TrackPlan, on_progress: ProgressCallback | None = None,
+              cancel: CancelToken | None = None) -> TrackResult:
+    return host.track_shot(plan.job, on_progress, cancel)
+
+
+def finish_track(node: Any, result: TrackResult) -> None:
+    nuke_api.set_value(node, "shot_id", result.summary.shot_id)
+    nuke_api.set_value(node, "status", host.track_summary(result))
+
+
+@dataclass
+class TrainPlan:
+    node_name: str
+    connection: ConnectionSettings
+    request: pb.TrainActorRequest
+
+
+@dataclass
+class TrainResult:
+    job: pb.JobInfo
+    actors: list[str]
+
+
+def prepare_train(node: Any) -> TrainPlan:
+    actor = _text(node, "train_actor") or _text(node, "actor")
+    shot = _text(node, "shot_id")
+    if not actor:
+        raise host.HostError("name the actor to train in 'train as'")
+    if not shot:
+        raise host.HostError("training needs a tracked shot: press Track first")
+    request = pb.TrainActorRequest(actor_id=actor, shot_ids=[shot], preset=_text(node, "train_preset") or "paper")
+    face = _face_id(node)
+    if face is not None:
+        request.face_id = face
+    return TrainPlan(node.name(), connection(node), request)
+
+
+def run_train(plan: TrainPlan, on_progress: ProgressCallback | None = None,
+              cancel: CancelToken | None = None) -> TrainResult:
+    job = host.train_actor(plan.connection, plan.request, on_progress, cancel)
+    try:
+        actors = [a for a, _ in host.actor_choices(host.server_info(plan.connection))]
+    except NedClientError:
+        actors = []
+    return TrainResult(job, actors)
+
+
+def finish_train(node: Any, result: TrainResult) -> None:
+    if result.actors:
+        nuke_api.set_choices(node, "actor", result.actors)
+    nuke_api.set_value(node, "status", f"actor {result.job.actor_id} trained: {result.job.message}".strip(": "))
+
+
+STEPS: dict[str, tuple[Callable[..., Any], Callable[..., Any], Callable[[Any, Any], None]]] = {
+    "render": (prepare_render, run_render, finish_render),
+    "track": (prepare_track, run_track, finish_track),
+    "train": (prepare_train, run_train, finish_train),
+}
+
+
+# ============================================================================ connect
+def connect(node: Any, ui: bool = True) -> pb.ServerInfo | None:
+    """GetInfo, then build or update the emotion knobs from it; None (and a message) on failure."""
+    try:
+        info = host.server_info(connection(node, ui=True))
+    except Exception as exc:
+        text = host.artist_message(exc, "the connection", SETTINGS_HINT)
+        nuke_api.set_value(node, "server_status", "not connected: " + text.splitlines()[0])
+        if ui:
+            nuke_api.message(text)
+        return None
+    knobs.apply_specs(node, host.knob_specs(info), [a for a, _ in host.actor_choices(info)])
+    nuke_api.set_value(node, "server_status", host.server_summary(info))
+    return info
+
+
+def create_director(name: str = CONFIG.node_name, connect_now: bool = True) -> Any:
+    """A new NED_Director (a Group) in the current graph; connects at once when the server is up."""
+    node = nuke_api.create_group(name)
+    knobs.add_fixed_knobs(node)
+    if connect_now:
+        connect(node, ui=False)
+    return node
+
+
+# ============================================================================ GUI: background work
+_running: dict[str, host.BackgroundJob] = {}
+
+
+def start(node: Any, action: str) -> host.BackgroundJob | None:
+    """Run a button's action on a worker thread with a progress bar; never raises into Nuke."""
+    what = ACTIONS[action]
+    name = nuke_api.node_path(node)
+    busy = _running.get(name)
+    if busy is not None and busy.running:
+        nuke_api.message(f"{node.name()} is still busy ({busy.title}): wait, or cancel it in the progress bar.")
+        return None
+    prepare, run, _ = STEPS[action]
+    try:
+        plan = prepare(node)
+    except Exception as exc:
+        _report(node, exc, what)
+        return None
+    title = f"NED {action}: {node.name()}"
+
+    def work(progress: ProgressCallback, cancel: CancelToken) -> Any:
+        bridge = ProgressBridge(nuke_api.progress_task(title), cancel)
+        try:
+            return run(plan, bridge.chain(progress), cancel)
+        finally:
+            bridge.close()
+
+    nuke_api.set_value(node, "status", f"{what} running...")
+    job = host.BackgroundJob(title, work, on_done=lambda j: nuke_api.in_main_thread(_finish, name, action, j))
+    _running[name] = job
+    return job.start()
+
+
+def _finish(name: str, action: str, job: host.BackgroundJob) -> None:
+    """Main thread: put the result on the node, or tell the artist what went wrong."""
+    if _running.get(name) is job:
+        del _running[name]
+    node = nuke_api.to_node(name)
+    status = job.snapshot()
+    if node is None:  # deleted while the work ran
+        return
+    if status.error is not None:
+        _report(node, status.error, ACTIONS[action])
+        return
+    try:
+        STEPS[action][2](node, status.result)
+    except Exception as exc:
+        _report(node, exc, ACTIONS[action])
+
+
+def _report(node: Any, exc: BaseException, what: str) -> None:
+    text = host.artist_message(exc, what, SETTINGS_HINT)
+    with contextlib.suppress(Exception):  # a node without the status knob must not hide the real message
+        nuke_api.set_value(node, "status", text.splitlines()[0])
+    nuke_api.message(text)
+
+
+def running_job(node_or_name: Any) -> host.BackgroundJob | None:
+    name = node_or_name if isinstance(node_or_name, str) else nuke_api.node_path(node_or_name)
+    return _running.get(name)
+
+
+# ============================================================================ farm / script API
+def farm_progress() -> ProgressCallback:
+    from ned_plugin.cli import progress_printer
+
+    return progress_printer("farm")
+
+
+def run_inline(action: str, node_or_name: Any, *args: Any,
+               on_progress: ProgressCallback | None = None) -> Any:
+    """Prepare, run and finish an action in the calling thread; raises NedNukeError with the artist's text."""
+    node = resolve(node_or_name)
+    prepare, run, finish = STEPS[action]
+    cancel = CancelToken()
+    try:
+        plan = prepare(node, *args)
+        result = run(plan, on_progress or farm_progress(), cancel)
+        finish(node, result)
+    except KeyboardInterrupt:
+        cancel.cancel()
+        raise
+    except NedNukeError:
+        raise
+    except Exception as exc:
+        raise NedNukeError(host.artist_message(exc, ACTIONS[action], SETTINGS_HINT)) from exc
+    return result
+
+
+def directors() -> list[str]:
+    """Names of the NED_Director nodes in the root graph (for farm scripts that render them all)."""
+    return [n.name() for n in nuke_api.all_groups() if knobs.MARKER in nuke_api.knob_names(n)]

@@ -1,0 +1,103 @@
+"""The NED_Director's knobs: the fixed ones, and those built from the server's GetInfo.
+
+Fixed knobs (connection, shot, buttons, output) exist from the node's creation. Emotion, mix,
+matte and output-format knobs come from ``ned_plugin.host.knob_specs`` on Connect, so their
+ranges, defaults and the emotion list are the server's; pressing Connect again updates them in
+place and keeps the artist's values and animation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ned_plugin.host import KnobSpec
+
+from . import nuke_api
+from .config import CONFIG
+
+MARKER = "ned_director"  # a hidden knob telling NED_Director groups from other groups
+
+
+def _button(action: str) -> str:
+    return f"import ned_nuke\nned_nuke.button({action!r})"
+
+
+# (kind, name, label, options) in panel order.
+FIXED: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("tab", "ned", "NED", {}),
+    ("text", MARKER, "", {"hidden": True, "value": "1"}),
+    ("string", "server", "server", {"tooltip": "HOST:PORT of the NED server; empty: $NED_SERVER or "
+                                    "127.0.0.1:50551"}),
+    ("password", "token", "token", {"tooltip": "the server's token; empty: $NED_TOKEN (better on a farm)"}),
+    ("button", "connect", "Connect", {"command": _button("connect"), "startline": False,
+                                      "tooltip": "ask the server what it offers and build the emotion knobs"}),
+    ("text", "server_status", "server", {"value": "not connected: press Connect"}),
+    ("string", "shot_id", "shot id", {"tooltip": "name of the shot on the server; empty: derived from the "
+                                      "frames when tracking"}),
+    ("int", "face_id", "face", {"value": -1, "tooltip": "which face to follow when several are in shot; "
+                                "-1: the largest (Track lists the faces found)"}),
+    ("string", "input_space", "input colour space", {"tooltip": "scene-linear colour space of the plate; "
+                                                     "empty: the server's default"}),
+    ("button", "track", "Track", {"command": _button("track"), "tooltip": "track the face (once per shot)"}),
+    ("enum", "actor", "actor", {"values": [], "tooltip": "trained actor whose renderer draws the face"}),
+    ("string", "train_actor", "train as", {"tooltip": "actor id to train from this shot; empty: the actor above"}),
+    ("enum", "train_preset", "preset", {"values": list(CONFIG.train_presets), "startline": False}),
+    ("button", "train", "Train actor", {"command": _button("train"), "startline": False,
+                                        "tooltip": "train (or continue) the actor's renderer on the tracked shot"}),
+    ("file", "reference_clip", "reference clip", {"tooltip": "optional EXR sequence whose emotional style is "
+                                                  "used instead of the emotion label"}),
+    ("file", "output", "plates", {"tooltip": "where the face plates are written (####); empty: next to the "
+                                  "script"}),
+    ("string", "frame_range", "frames", {"tooltip": "e.g. 1001-1100; empty: the input's range"}),
+    ("button", "render", "Render", {"command": _button("render"),
+                                    "tooltip": "render the face plates and merge them over the input"}),
+    ("text", "status", "status", {"value": ""}),
+)
+TABS = {"emotion": "Emotion", "mix": "Emotion", "matte": "Matte", "output": "Matte"}
+
+
+def add_fixed_knobs(node: Any) -> None:
+    existing = set(nuke_api.knob_names(node))
+    for kind, name, label, options in FIXED:
+        if name not in existing:
+            nuke_api.add_knob(node, nuke_api.make_knob(kind, name, label, **options))
+
+
+def apply_specs(node: Any, specs: Sequence[KnobSpec], actors: Sequence[str]) -> list[str]:
+    """Add the knobs the server describes, or update the ones there; returns the names added."""
+    nuke_api.set_choices(node, "actor", list(actors))
+    existing = set(nuke_api.knob_names(node))
+    added: list[str] = []
+    tab = ""
+    for spec in specs:
+        if spec.name in existing:
+            if spec.kind == "enum":
+                nuke_api.set_choices(node, spec.name, list(spec.choices))
+            elif spec.kind == "float":
+                nuke_api.set_range(node, spec.name, spec.minimum, spec.maximum)
+            continue
+        wanted_tab = TABS[spec.group]
+        if wanted_tab != tab:
+            tab_name = "ned_" + wanted_tab.lower()
+            if tab_name not in existing:
+                nuke_api.add_knob(node, nuke_api.make_knob("tab", tab_name, wanted_tab))
+                existing.add(tab_name)
+            tab = wanted_tab
+        if spec.group == "mix" and "mix_label" not in existing:
+            nuke_api.add_knob(node, nuke_api.make_knob(
+                "text", "mix_label", "mix", value="weights above 0 mix emotions (animatable)"))
+            existing.add("mix_label")
+        kind = spec.kind
+        options: dict[str, Any] = {"tooltip": spec.tooltip, "animatable": spec.animatable}
+        if kind == "enum":
+            options["values"] = list(spec.choices)
+            options["value"] = spec.default_choice
+        elif kind == "float":
+            options.update(minimum=spec.minimum, maximum=spec.maximum, value=spec.default)
+        else:
+            options["value"] = int(spec.default)
+        nuke_api.add_knob(node, nuke_api.make_knob(kind, spec.name, spec.label, **options))
+        existing.add(spec.name)
+        added.append(spec.name)
+    return added
