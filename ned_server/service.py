@@ -13,13 +13,14 @@ from contextlib import contextmanager
 
 import grpc
 
-from ned_plugin.chunks import FrameAssembler
+from ned_plugin.chunks import FrameAssembler, split_frame
 from ned_plugin.wire import API, pb, rpc
 
+from . import messages
 from .errors import Busy, InvalidInput, NedError
 from .jobs import ACTIVE, JobRecord
 from .parameters import BLEND_METHODS, COMPRESSIONS, PARAMETERS
-from .pipeline import STAGES, ColourRequest, Pipeline
+from .pipeline import STAGES, ColourRequest, Pipeline, ProgressEvent
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +81,6 @@ def _settings_and_frames(
         assembler.finish()
 
     return first.settings, frames()
-
-
-def colour_request(settings: pb.ColourSettings) -> ColourRequest:
-    return ColourRequest(config=settings.config, input_space=settings.input_space)
 
 
 def job_info(job: JobRecord) -> pb.JobInfo:
@@ -174,37 +171,65 @@ class NedService(rpc.NedServicer):
     def Track(self, requests: Iterator[pb.TrackRequest], context: grpc.ServicerContext) -> Iterator[pb.TrackReply]:
         with _status_on_error(context, "Track"):
             settings, frames = _settings_and_frames(requests, "Track", self._assembler())
-            yield from self._track(settings, frames, context)
+            stream = self.pipeline.track(messages.track_request(settings), frames, _gone(context))
+            for event in stream:
+                yield pb.TrackReply(progress=_progress(event))
+            done = stream.result
+            for frame in messages.frame_tracks(done.track, done.shot.display_window):
+                yield pb.TrackReply(frame=frame)
+            yield pb.TrackReply(summary=messages.track_summary(done))
 
-    def _track(self, settings: pb.TrackSettings, frames, context) -> Iterator[pb.TrackReply]:  # type: ignore[no-untyped-def]
-        p = self.pipeline
-        p.colour(colour_request(settings.colour))
-        total = settings.frame_count
-        shot = p.receive_shot(frames, settings.shot_id, cancelled=lambda: not context.is_active())
-        if shot is None:
-            if settings.shot_id:
-                shot = p.load_shot(settings.shot_id)
-            else:
-                raise InvalidInput("Track got no frames and no shot id: send the shot's frames")
-        yield pb.TrackReply(progress=pb.Progress(stage="receive", done=len(shot.frames),
-                                                 total=total or len(shot.frames),
-                                                 message=f"received shot {shot.shot_id}"))
-        p.require_stage("Track")
-
-    def Manipulate(self, requests, context):  # type: ignore[no-untyped-def]
+    def Manipulate(self, requests: Iterator[pb.ManipulateRequest],
+                   context: grpc.ServicerContext) -> Iterator[pb.ManipulateReply]:
         with _status_on_error(context, "Manipulate"):
-            settings, _frames = _settings_and_frames(requests, "Manipulate", self._assembler())
-            self.pipeline.colour(colour_request(settings.colour))
-            self.pipeline.require_stage("Manipulate")
-            yield from ()
+            settings, frames = _settings_and_frames(requests, "Manipulate", self._assembler())
+            stream = self.pipeline.manipulate(messages.manipulate_request(settings), frames, _gone(context))
+            chunk_bytes = self.pipeline.config.limits.max_chunk_bytes
+            for event in stream:
+                if isinstance(event, ProgressEvent):
+                    yield pb.ManipulateReply(progress=_progress(event))
+                    continue
+                yield pb.ManipulateReply(plate=pb.PlateHeader(
+                    frame=event.frame, tracked=event.tracked, note=event.note,
+                    data_window=messages.window(event.data_window),
+                    display_window=messages.window(event.display_window)))
+                if event.tracked:
+                    for chunk in split_frame(event.frame, event.exr, chunk_bytes):
+                        yield pb.ManipulateReply(chunk=chunk)
+            done = stream.result
+            yield pb.ManipulateReply(summary=pb.ManipulateSummary(
+                shot_id=done.shot_id, frames=done.frames, tracked_frames=done.tracked_frames,
+                tracking_from_cache=done.tracking_from_cache))
 
-    def ExtractStyle(self, requests, context):  # type: ignore[no-untyped-def]
+    def ExtractStyle(self, requests: Iterator[pb.ExtractStyleRequest],
+                     context: grpc.ServicerContext) -> pb.ExtractStyleReply:
         with _status_on_error(context, "ExtractStyle"):
-            _settings, _frames = _settings_and_frames(requests, "ExtractStyle", self._assembler())
-            self.pipeline.require_stage("ExtractStyle")
-            return pb.ExtractStyleReply()
+            settings, frames = _settings_and_frames(requests, "ExtractStyle", self._assembler())
+            result = self.pipeline.extract_style(messages.style_request(settings), frames, _gone(context))
+            return pb.ExtractStyleReply(style=result.style.tolist(), windows=result.windows, shot_id=result.shot_id,
+                                        emotion_similarity=result.similarity)
+        return pb.ExtractStyleReply()  # not reached: the error was turned into an abort
 
-    def TrainActor(self, request, context):  # type: ignore[no-untyped-def]
+    def TrainActor(self, request: pb.TrainActorRequest, context: grpc.ServicerContext) -> Iterator[pb.JobProgress]:
+        from .actor_training import TrainActorParams
+
         with _status_on_error(context, "TrainActor"):
-            self.pipeline.require_stage("TrainActor")
-            yield from ()
+            params = TrainActorParams(
+                actor_id=request.actor_id, shot_ids=list(request.shot_ids), preset=request.preset or "paper",
+                iterations=request.iterations if request.HasField("iterations") else None,
+                init_from=request.init_from, resume=request.resume,
+                face_id=request.face_id if request.HasField("face_id") else None)
+            job = self.pipeline.train_actor(params)
+            if request.detach:
+                yield pb.JobProgress(job=job_info(job), progress=pb.Progress(
+                    stage=job.kind, job_id=job.job_id, message="queued; follow it with WatchJob"))
+                return
+            yield from self._job_progress(job.job_id, context)
+
+
+def _gone(context: grpc.ServicerContext):  # type: ignore[no-untyped-def]
+    return lambda: not context.is_active()
+
+
+def _progress(event: ProgressEvent) -> pb.Progress:
+    return pb.Progress(stage=event.stage, done=event.done, total=event.total, message=event.message)

@@ -52,13 +52,16 @@ def generate_sequence(
     masks: torch.Tensor,
     amp: bool = False,
     on_frame: Callable[[int], None] | None = None,
+    recurrence: Recurrence | None = None,
 ) -> torch.Tensor:
     """Run the recurrence over cond (T,9,H,W) / masks (T,1,H,W) on their device.
 
     Returns the raw generator output (T,3,H,W) in [-1,1] (not masked). Frames are independent
     batch items only across sequences, never within one, so this is strictly frame by frame.
+    ``recurrence`` carries the state over from an earlier call (a shot rendered block by block);
+    None starts from the blank start.
     """
-    rec = Recurrence()
+    rec = recurrence if recurrence is not None else Recurrence()
     out = []
     for t in range(cond.shape[0]):
         c = cond[t:t + 1]
@@ -132,6 +135,10 @@ class FaceRenderer:
         out = to_unit(raw.clamp(-1, 1)) * m
         return out[skip:].cpu().numpy()
 
+    def stream(self) -> RenderStream:
+        """A renderer for a shot fed block by block in frame order (bounded memory on long shots)."""
+        return RenderStream(self)
+
     def render_range(
         self,
         all_conditioning: np.ndarray,
@@ -151,6 +158,24 @@ class FaceRenderer:
         s0 = max(0, start - p)
         return self.render_sequence(all_conditioning[start:end], all_masks[start:end],
                                     all_conditioning[s0:start], all_masks[s0:start])
+
+
+class RenderStream:
+    """One shot's recurrence kept across calls: ``render`` blocks of consecutive frames in order and
+    get exactly what one ``render_sequence`` call over the concatenated blocks gives."""
+
+    def __init__(self, renderer: FaceRenderer) -> None:
+        self.renderer = renderer
+        self._recurrence = Recurrence()
+
+    def render(self, conditioning: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """(B,9,R,R) conditioning, (B,R,R) masks -> (B,3,R,R) RGB in [0,1], 0 outside the mask."""
+        r = self.renderer
+        cond, m = r._tensors(conditioning, masks)
+        if cond.shape[0] == 0:
+            return np.zeros((0, 3, r.resolution, r.resolution), np.float32)
+        raw = generate_sequence(r.generator, cond, m, amp=r.config.amp, recurrence=self._recurrence)
+        return (to_unit(raw.clamp(-1, 1)) * m).cpu().numpy()
 
 
 def chunk_difference(renderer: FaceRenderer, conditioning: np.ndarray, masks: np.ndarray, start: int,

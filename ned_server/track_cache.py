@@ -1,0 +1,90 @@
+"""Cached tracking of a shot: one ShotTrack per (shot, face choice), with what it was made from.
+
+Tracking a shot is the slow, once-per-shot part of the pipeline; changing the emotion must not
+redo it. A track is kept beside the shot's frames as ``tracks/<face>.npz`` (ShotTrack's own
+atomic, pickle-free file) plus ``tracks/<face>.json`` saying what it was made from: the FLAME
+model, the landmark source (detector, or a digest of the landmarks another tracker sent) and the
+tracking settings' version. The .json is written after the .npz, and a track is only served
+when both agree, so a server killed mid-write leaves the cache complete or absent.
+
+A Track request is served from the cache when its inputs match; Manipulate and ExtractStyle take
+whatever track the shot has for that face, so a shot tracked with landmarks from another tracker
+keeps using them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InvalidInput
+from .store import Store, read_json, write_json
+from .tracking.result import ShotTrack
+
+TRACK_VERSION = 1  # bump when the tracking stage's output changes meaning
+
+
+@dataclass(frozen=True)
+class TrackKey:
+    face_id: int | None  # None: the default choice (the largest face)
+    landmarks: str  # "detector" or "given:<sha256 of the landmarks>"
+    flame: str
+    version: int = TRACK_VERSION
+
+    @property
+    def face_name(self) -> str:
+        return "auto" if self.face_id is None else f"face{int(self.face_id)}"
+
+
+def landmarks_digest(landmarks: Mapping[int, np.ndarray] | None) -> str:
+    if not landmarks:
+        return "detector"
+    digest = hashlib.sha256()
+    for frame in sorted(landmarks):
+        digest.update(int(frame).to_bytes(8, "little", signed=True))
+        digest.update(np.ascontiguousarray(landmarks[frame], dtype=np.float32).tobytes())
+    return "given:" + digest.hexdigest()
+
+
+def _paths(store: Store, shot_id: str, face_name: str) -> tuple[Path, Path]:
+    folder = store.shot_dir(shot_id) / "tracks"
+    return folder / f"{face_name}.npz", folder / f"{face_name}.json"
+
+
+def load_track(store: Store, shot_id: str, key: TrackKey, exact: bool = True) -> ShotTrack | None:
+    """The cached track for ``key`` (``exact``: every input must match; else any track of that face
+    made with the same FLAME model and version), or None."""
+    npz, meta_path = _paths(store, shot_id, key.face_name)
+    if not (npz.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = read_json(meta_path)
+    except (OSError, ValueError):
+        return None
+    if meta.get("flame") != key.flame or meta.get("version") != key.version:
+        return None
+    if exact and meta.get("landmarks") != key.landmarks:
+        return None
+    try:
+        track = ShotTrack.load(npz)
+    except InvalidInput:
+        return None
+    if meta.get("frames") != len(track):
+        return None  # .json of another .npz: a write was interrupted between the two
+    return track
+
+
+def save_track(store: Store, shot_id: str, key: TrackKey, track: ShotTrack) -> None:
+    npz, meta_path = _paths(store, shot_id, key.face_name)
+    meta_path.unlink(missing_ok=True)  # no stale description survives a new .npz
+    track.save(npz)
+    write_json(meta_path, {**asdict(key), "frames": len(track), "chosen_face": track.face_id})
+
+
+def any_track(store: Store, shot_id: str, face_id: int | None, flame: str) -> ShotTrack | None:
+    """Whatever track the shot has for this face choice (made from any landmark source)."""
+    return load_track(store, shot_id, TrackKey(face_id, "", flame), exact=False)
