@@ -29,7 +29,7 @@ from ned_plugin.exr import Frame, Window, encode_exr
 from .composite.config import CompositeConfig
 from .composite.matte import TemporalMatteFilter
 from .composite.plate import FacePlate, build_plate, empty_plate
-from .conditioning.shot import FaceConditioner, crop_alignment
+from .conditioning.shot import FaceConditioner, crop_matrices
 from .errors import Cancelled, InvalidInput
 from .intake import Shot
 from .manipulator.controls import EmotionControl
@@ -112,7 +112,7 @@ def manipulate_track(
     start = max(0, i0 - max(int(settings.preroll), reach))
     stop = min(len(track) - 1, i1 + reach)
     resolution = renderer.resolution
-    alignment = crop_alignment(track.alignment, track.crop_size, resolution)
+    alignment = crop_matrices(track.alignment, track.crop_size, resolution)
     stream = renderer.stream()
     faces: dict[int, np.ndarray] = {}
     total = i1 - i0 + 1

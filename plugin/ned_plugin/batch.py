@@ -87,7 +87,7 @@ def track_main(argv: list[str]) -> int:
     _add_shot_args(p, pattern_required=True)
     p.add_argument("--landmarks", help="68-point landmarks from another tracker (JSON or CSV, see docs)")
     p.add_argument("--force", action="store_true", help="track again even when the server has it cached")
-    p.add_argument("--out", help="write the per-frame tracking as JSON here")
+    p.add_argument("--out", help="write the per-frame tracking here: .npz (for train-manipulator) or .json")
     args = p.parse_args(argv)
     seq = _sequence(args.pattern, args.frames)
     settings = pb.TrackSettings(shot_id=args.shot_id, colour=_colour(args), frame_count=len(seq), force=args.force)
@@ -108,11 +108,38 @@ def track_main(argv: list[str]) -> int:
           f"{' (from cache)' if s.from_cache else ''}; faces found: "
           + ", ".join(f"{f.face_id} ({f.frames} frames)" for f in s.faces))
     if args.out:
+        _write_atomic(Path(args.out), track_file_bytes(result, Path(args.out).suffix.lower()))
+    return 0
+
+
+def track_file_bytes(result, suffix: str) -> bytes:  # type: ignore[no-untyped-def]
+    """``ned track --out``: .npz (what ``ned train-manipulator --data`` reads: expression51, frames,
+    tracked, plus landmarks, pose, camera, pupils and alignment) or JSON (every field, for scripts)."""
+    import io
+
+    import numpy as np
+
+    if suffix != ".npz":
         from google.protobuf.json_format import MessageToDict
 
-        doc = {"summary": MessageToDict(s), "frames": [MessageToDict(f) for f in result.frames]}
-        _write_atomic(Path(args.out), json.dumps(doc, indent=1).encode())
-    return 0
+        doc = {"summary": MessageToDict(result.summary), "frames": [MessageToDict(f) for f in result.frames]}
+        return json.dumps(doc, indent=1).encode()
+
+    def rows(name: str, width: int) -> np.ndarray:
+        out = np.full((len(result.frames), width), np.nan, np.float32)
+        for i, f in enumerate(result.frames):
+            values = getattr(f, name)
+            if f.tracked and len(values) == width:
+                out[i] = values
+        return out
+
+    buf = io.BytesIO()
+    np.savez(buf, frames=np.array([f.frame for f in result.frames], np.int64),
+             tracked=np.array([f.tracked for f in result.frames], bool), expression51=rows("expression", 51),
+             landmarks=rows("landmarks", 136).reshape(-1, 68, 2), pose=rows("pose", 15), camera=rows("camera", 3),
+             pupils=rows("pupils", 4).reshape(-1, 2, 2), alignment=rows("alignment", 6).reshape(-1, 2, 3),
+             boxes=rows("box", 4), shot_id=np.array(result.summary.shot_id))
+    return buf.getvalue()
 
 
 def _parse_mix(text: str) -> dict[str, float]:
