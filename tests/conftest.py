@@ -38,3 +38,19 @@ def client(server) -> Iterator:
     with NedClient(ConnectionSettings(address=f"127.0.0.1:{server.port}", token=server.config.token,
                                       deadline_s=20)) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def blender_python() -> Path:
+    """The Python of the venv holding the bpy wheel (.venv-blender, made on first use)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("blender_venv", Path(__file__).parent.parent / "tools" /
+                                                  "blender_venv.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        return module.ensure()
+    except module.BlenderVenvError as exc:
+        pytest.fail(f"could not make the Blender venv (.venv-blender) the Blender tests run in:\n{exc}",
+                    pytrace=False)

@@ -44,11 +44,13 @@ def exr_plates(srgb_frames: np.ndarray, first: int = 1001, colour: Colour | None
 
 
 def synthetic_shot(frames: int = 24, size: int = 192, seed: int = 3, emotion: str = "neutral",
-                   first: int = 1001, noise_px: float = 0.5, motion_seed: int = 0) -> TestShot:
+                   first: int = 1001, noise_px: float = 0.5, motion_seed: int = 0,
+                   face_scale: tuple[float, float] = (5.4, 6.6)) -> TestShot:
     from ned_server.synthetic.actor import SyntheticActor
     from ned_server.synthetic.config import ActorConfig
 
-    actor = SyntheticActor(seed, ActorConfig(width=size, height=size, supersample=1, texture_size=256))
+    actor = SyntheticActor(seed, ActorConfig(width=size, height=size, supersample=1, texture_size=256,
+                                             face_scale=face_scale))
     clip = actor.render_sequence(frames, emotion, seed=motion_seed)
     rng = np.random.default_rng(seed)
     landmarks = {first + i: clip.landmarks[i] + rng.normal(0, noise_px, clip.landmarks[i].shape)

@@ -30,18 +30,6 @@ DRIVER = ROOT / "tests" / "nodes_fakes" / "blender_driver.py"
 pytestmark = pytest.mark.blender
 
 
-@pytest.fixture(scope="session")
-def blender_python() -> Path:
-    spec = importlib.util.spec_from_file_location("blender_venv", ROOT / "tools" / "blender_venv.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    try:
-        return module.ensure()
-    except module.BlenderVenvError as exc:
-        pytest.fail(f"could not make the Blender venv (.venv-blender) the Blender tests run in:\n{exc}",
-                    pytrace=False)
-
-
 @pytest.fixture
 def fake():
     servicer = FakeNed(token="tok")

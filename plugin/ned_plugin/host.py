@@ -317,10 +317,21 @@ def manipulate_settings(specs: Sequence[KnobSpec], source: ValueSource, *, first
 
 
 def track_settings(shot_id: str = "", face_id: int | None = None, input_space: str = "",
-                   force: bool = False) -> pb.TrackSettings:
+                   force: bool = False, landmarks_file: str = "") -> pb.TrackSettings:
+    """``landmarks_file``: 68-point landmarks exported by another tracker (JSON or CSV, see
+    ned_plugin.landmarks_io), sent instead of running the server's landmark detector."""
     settings = pb.TrackSettings(shot_id=shot_id, colour=pb.ColourSettings(input_space=input_space), force=force)
     if face_id is not None and face_id >= 0:
         settings.face_id = face_id
+    if landmarks_file:
+        from .landmarks_io import LandmarkFileError, read_landmarks
+
+        try:
+            landmarks = read_landmarks(landmarks_file)
+        except (OSError, LandmarkFileError) as exc:
+            raise HostError(f"cannot read the landmarks file {landmarks_file}: {exc}") from None
+        for frame, points in sorted(landmarks.items()):
+            settings.landmarks.add(frame=int(frame), points=[float(v) for v in points.reshape(-1)])
     return settings
 
 

@@ -165,6 +165,27 @@ def render_scenario(cfg: dict, addon) -> dict:  # type: ignore[no-untyped-def]
     return facts
 
 
+def real_server_scenario(cfg: dict, addon) -> dict:  # type: ignore[no-untyped-def]
+    """Against the real server: Track with landmarks from another tracker, then Render."""
+    runner = addon.runner
+    scene, _strip = scene_with_strip(cfg)
+    facts: dict = {"connect": op(bpy.ops.ned.connect)}
+    scene.ned_vse.actor = cfg["actor"]
+    scene.ned_vse.params.emotion = "happy"
+    scene.ned_vse.landmarks_file = cfg["landmarks"]
+    facts["track"] = op(bpy.ops.ned.track)
+    facts["track_wait"] = runner.wait(120)
+    facts["track_status"] = scene.ned_vse.status
+    facts["shot_id"] = scene.ned_vse.shot_id
+    facts["render"] = op(bpy.ops.ned.render)
+    facts["render_wait"] = runner.wait(120)
+    facts["render_status"] = scene.ned_vse.status
+    facts["last_error"] = scene.ned_vse.last_error
+    facts["result_strip"] = scene.ned_vse.result_strip
+    facts["strips"] = strip_facts(scene)
+    return facts
+
+
 def errors_scenario(cfg: dict, addon) -> dict:  # type: ignore[no-untyped-def]
     runner = addon.runner
     prefs = bpy.context.preferences.addons["bl_ext.ned_test.ned_vse"].preferences
@@ -219,7 +240,8 @@ if __name__ == "__main__":
         addon_utils = __import__("addon_utils")
 
         addon = setup(cfg)
-        scenario = {"render": render_scenario, "errors": errors_scenario}[cfg["scenario"]]
+        scenario = {"render": render_scenario, "errors": errors_scenario,
+                    "real_server": real_server_scenario}[cfg["scenario"]]
         facts = scenario(cfg, addon)
         facts["version"] = bpy.app.version_string
         print("RESULT " + json.dumps(facts), flush=True)

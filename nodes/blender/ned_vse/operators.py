@@ -119,7 +119,9 @@ class NED_OT_track(_StripOperator):
             strip = strips.source_strip(scene)
             first, last = strips.strip_range(strip)
             job = host.TrackJob(preferences.connection(context),
-                                host.track_settings(settings.shot_id, settings.face_id, settings.input_space),
+                                host.track_settings(settings.shot_id, settings.face_id, settings.input_space,
+                                                    landmarks_file=bpy.path.abspath(settings.landmarks_file)
+                                                    if settings.landmarks_file else ""),
                                 strips.frame_files(scene, strip, first, last))
             runner.start(scene, "tracking", lambda progress, cancel: host.track_shot(job, progress, cancel),
                          _finish_track)

@@ -55,6 +55,9 @@ class NedSettings(bpy.types.PropertyGroup):
                          description="Which face to follow when several are in shot; -1: the largest")
     input_space: StringProperty(name="Input colour space", default="",  # type: ignore[valid-type]
                                 description="Scene-linear colour space of the frames; empty: the server's")
+    landmarks_file: StringProperty(name="Landmarks", default="", subtype="FILE_PATH",  # type: ignore[valid-type]
+                                   description="Optional 68-point landmarks from another tracker (JSON or CSV), "
+                                   "used instead of the server's landmark detector")
     output_dir: StringProperty(name="Plates folder", default="//ned/", subtype="DIR_PATH",  # type: ignore[valid-type]
                                description="Where face plates are written (// = next to the .blend)")
     add_matte: BoolProperty(name="Matte strip", default=True,  # type: ignore[valid-type]

@@ -210,7 +210,8 @@ class TrackPlan:
 
 def prepare_track(node: Any, first: int | None = None, last: int | None = None) -> TrackPlan:
     first, last = frame_range(node, first, last)
-    settings = host.track_settings(_text(node, "shot_id"), _face_id(node), _text(node, "input_space"))
+    settings = host.track_settings(_text(node, "shot_id"), _face_id(node), _text(node, "input_space"),
+                                   landmarks_file=_text(node, "landmarks"))
     return TrackPlan(node.name(), host.TrackJob(connection(node), settings, input_frames(node, first, last)))
 
 

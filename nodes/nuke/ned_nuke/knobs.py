@@ -39,6 +39,8 @@ FIXED: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
                                 "-1: the largest (Track lists the faces found)"}),
     ("string", "input_space", "input colour space", {"tooltip": "scene-linear colour space of the plate; "
                                                      "empty: the server's default"}),
+    ("file", "landmarks", "landmarks", {"tooltip": "optional 68-point landmarks from another tracker (JSON or "
+                                        "CSV), used instead of the server's landmark detector"}),
     ("button", "track", "Track", {"command": _button("track"), "tooltip": "track the face (once per shot)"}),
     ("enum", "actor", "actor", {"values": [], "tooltip": "trained actor whose renderer draws the face"}),
     ("string", "train_actor", "train as", {"tooltip": "actor id to train from this shot; empty: the actor above"}),
