@@ -112,6 +112,7 @@ class ManipulateDone:
     frames: int
     tracked_frames: int
     tracking_from_cache: bool
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage (reenact.StageTimes)
 
 
 @dataclass
@@ -287,7 +288,7 @@ class Pipeline:
         """Events: ProgressEvent and reenact.PlateOut in frame order; ``result``: ManipulateDone."""
         from .manipulator.controls import resolve_schedule
         from .parameters import COMPRESSIONS, PIXEL_TYPES, parameter
-        from .reenact import ReenactSettings, manipulate_track
+        from .reenact import ReenactSettings, StageTimes, manipulate_track
 
         self.require_stage("Manipulate")
         colour = self.shot_colour(request.colour)
@@ -315,14 +316,17 @@ class Pipeline:
                 track = outcome.track
                 conditioner = self.models.conditioner(renderer.resolution)
                 count = tracked = 0
+                times = StageTimes()
                 for plate in manipulate_track(
                         self.store, shot, track, manipulator, renderer, conditioner, colour, settings,
-                        device=self.device, cancelled=stopped,
+                        device=self.device, cancelled=stopped, times=times,
                         progress=lambda done, total: emit(ProgressEvent("render", done, total))):
                     emit(plate)
                     count += 1
                     tracked += int(plate.tracked)
-            return ManipulateDone(shot.shot_id, count, tracked, outcome.from_cache)
+            log.info("Manipulate %s: %d plates (%s)", shot.shot_id, count, times.summary(),
+                     extra={"ned_seconds": dict(times.seconds), "ned_frames": count})
+            return ManipulateDone(shot.shot_id, count, tracked, outcome.from_cache, dict(times.seconds))
 
         return EventStream(work, caller_gone, name="ned-manipulate")
 

@@ -18,8 +18,11 @@ data window is the face box, so a Merge(over) on the original gives the original
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -69,6 +72,25 @@ class PlateOut:
     exr: bytes
 
 
+@dataclass
+class StageTimes:
+    """Seconds spent per stage of one Manipulate call, for the server log and the benchmarks:
+    the networks (translate, render) against everything around them."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] += time.perf_counter() - t
+
+    def summary(self) -> str:
+        return ", ".join(f"{k} {v:.2f} s" for k, v in sorted(self.seconds.items(), key=lambda kv: -kv[1]))
+
+
 def frame_range(track: ShotTrack, first: int | None, last: int | None) -> tuple[int, int]:
     """Indices [i0, i1] into the track for frame numbers first..last (inclusive), checked."""
     frames = track.frames
@@ -103,10 +125,14 @@ def manipulate_track(
     device: str = "cpu",
     progress: Callable[[int, int], None] = lambda done, total: None,
     cancelled: Callable[[], bool] = lambda: False,
+    times: StageTimes | None = None,
 ) -> Iterator[PlateOut]:
-    """Face plates of frames ``settings.first..last`` in frame order (see the module docstring)."""
+    """Face plates of frames ``settings.first..last`` in frame order (see the module docstring).
+    ``times`` accumulates the seconds of each stage."""
+    timed = times if times is not None else StageTimes()
     i0, i1 = frame_range(track, settings.first, settings.last)
-    expression = manipulator.translate(track.expression51, settings.control, first_frame=int(track.frames[0]))
+    with timed("translate"):
+        expression = manipulator.translate(track.expression51, settings.control, first_frame=int(track.frames[0]))
     matte_filter = TemporalMatteFilter(settings.composite.temporal_sigma)
     reach = matte_filter.radius
     start = max(0, i0 - max(int(settings.preroll), reach))
@@ -127,12 +153,16 @@ def manipulate_track(
         if not track.tracked[index] or mask is None:
             plate = empty_plate(frame_size, track.notes[index] or "untracked", origin=origin)
             return PlateOut(number, False, plate.note, plate.data_window, plate.display_window, b"")
-        original = read_plate(store, shot, number)
-        linear_face = colour.from_network(np.ascontiguousarray(face.transpose(1, 2, 0)))
-        plate = build_plate(linear_face.transpose(2, 0, 1), original, alignment[index], mask,
-                            settings.composite, device=device, origin=origin)
-        return PlateOut(number, True, plate.note, plate.data_window, plate.display_window,
-                        encode_plate(plate, settings.compression, settings.pixel_type))
+        with timed("decode"):
+            original = read_plate(store, shot, number)
+        with timed("colour"):
+            linear_face = colour.from_network(np.ascontiguousarray(face.transpose(1, 2, 0)))
+        with timed("blend"):
+            plate = build_plate(linear_face.transpose(2, 0, 1), original, alignment[index], mask,
+                                settings.composite, device=device, origin=origin)
+        with timed("encode"):
+            data = encode_plate(plate, settings.compression, settings.pixel_type)
+        return PlateOut(number, True, plate.note, plate.data_window, plate.display_window, data)
 
     def emit(ready: list) -> Iterator[PlateOut]:  # type: ignore[type-arg]
         nonlocal done
@@ -149,8 +179,10 @@ def manipulate_track(
         if cancelled():
             raise Cancelled("Manipulate was cancelled")
         indices = np.arange(b0, min(b0 + BLOCK, stop + 1))
-        cond = conditioner.render(track, indices, expression51=expression[indices])
-        rendered = stream.render(cond.conditioning, cond.face_masks)
+        with timed("condition"):
+            cond = conditioner.render(track, indices, expression51=expression[indices])
+        with timed("render"):
+            rendered = stream.render(cond.conditioning, cond.face_masks)
         for k, index in enumerate(indices):
             faces[int(index)] = rendered[k]
             mask = torch.from_numpy(cond.face_masks[k]) if track.tracked[index] else None

@@ -1,4 +1,4 @@
-"""Compositing benchmarks. Part 1 (here now): multi-band blending, ours against OpenCV's MultiBandBlender.
+"""Compositing benchmarks: multi-band blending against OpenCV's MultiBandBlender, and end-to-end Manipulate.
 
 Blending: 2048x1080 float32 RGB frames (plate-like gradients and grain, scene-linear values up to
 ~2) and a soft elliptical mask. Our ``laplacian_blend`` (torch, CPU, 4 levels) against
@@ -17,13 +17,21 @@ filters differ ([1,3,3,1] half-pixel pyramid here, [1,4,6,4,1] OpenCV) and OpenC
 
     python tests/bench/composite.py [--quick] [--threads N] [--levels L]
 
+End to end: a synthetic shot (plates of ``--e2e-width`` x ``--e2e-height``) is tracked on an
+in-process server over real gRPC (landmarks given), then Manipulated with the tiny models (random
+weights: the speed does not depend on them); frames/s is the client's wall time from request to
+last plate, and the server's own per-stage seconds (its log record) split it into the networks
+(manipulator, renderer) and everything outside them (decode, colour, conditioning, blend, encode,
+transport and the rest), the figure this pipeline's overhead is judged by.
+
 Each measurement is a function returning ``{name: value}``; main prints them as ``name: value``
-lines at the very end (the end-to-end Manipulate half is added later as further functions).
+lines at the very end.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import time
@@ -199,6 +207,95 @@ def blend_face_box(width: int, height: int, levels: int, reps: int, box: int = 4
     }
 
 
+class _Seconds(logging.Handler):
+    """Keeps the per-stage seconds the pipeline logs at the end of each Manipulate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if hasattr(record, "ned_seconds"):
+            self.last = dict(record.ned_seconds)
+
+
+def manipulate_end_to_end(width: int, height: int, frames: int, reps: int) -> dict[str, float]:
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from ned_plugin.client import ConnectionSettings, NedClient
+    from ned_plugin.wire import pb
+    from ned_server.app import NedServer
+    from ned_server.config import ServerConfig
+    from tests.pipeline_assets import synthetic_shot, write_tiny_actor, write_tiny_manipulator
+
+    shot = synthetic_shot(frames=frames, size=min(width, height), seed=4, face_scale=(2.2, 2.6))
+    # widen the square plates to the asked frame size (the face stays where it was)
+    shot = _widen(shot, width, height)
+    seconds = _Seconds()
+    logging.getLogger("ned_server.pipeline").addHandler(seconds)
+    logging.getLogger("ned_server.pipeline").setLevel(logging.INFO)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = ServerConfig(port=0, store_dir=Path(tmp) / "store", models_dir=Path(tmp) / "models", device="cpu",
+                           token=None)
+        write_tiny_manipulator(cfg.models_dir)
+        write_tiny_actor(cfg.store_dir, "bench", resolution=64)
+        server = NedServer(cfg).start()
+        try:
+            with NedClient(ConnectionSettings(address=f"127.0.0.1:{server.port}", deadline_s=600)) as client:
+                settings = pb.TrackSettings(shot_id="bench")
+                for n, pts in shot.landmarks.items():
+                    settings.landmarks.add(frame=n, points=pts.reshape(-1).tolist())
+                client.track(shot.frames, settings)
+                request = pb.ManipulateSettings(shot_id="bench", actor_id="bench",
+                                                emotion=pb.EmotionControl(emotion="happy"))
+                walls, splits = [], []
+                for _ in range(reps + 1):  # the first run loads the models and warms the GL context up
+                    t = time.perf_counter()
+                    plates = list(client.manipulate(request))
+                    walls.append(time.perf_counter() - t)
+                    splits.append(dict(seconds.last))
+                assert len(plates) == frames
+        finally:
+            server.stop(1.0)
+    best = min(range(1, len(walls)), key=lambda i: walls[i])
+    wall, stage = walls[best], splits[best]
+    networks = stage.get("translate", 0.0) + stage.get("render", 0.0)
+    print(f"end-to-end Manipulate, {frames} frames of {width}x{height}, tiny models at 64 px, best of {reps}:")
+    print(f"  {frames / wall:.2f} frames/s; stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(stage.items())))
+    out = {"e2e_frames_per_s": frames / wall, "e2e_networks_share": networks / wall,
+           "e2e_outside_networks_share": 1.0 - networks / wall}
+    for name in ("decode", "colour", "condition", "blend", "encode"):
+        out[f"e2e_{name}_share"] = stage.get(name, 0.0) / wall
+    out["e2e_transport_and_rest_share"] = max(0.0, 1.0 - sum(stage.values()) / wall)
+    return out
+
+
+def _widen(shot, width: int, height: int):  # type: ignore[no-untyped-def]
+    """Pad the square synthetic plates to width x height (centred), moving the landmarks along."""
+    from ned_plugin.exr import Frame, Window, decode_exr, encode_exr
+
+    size = decode_exr(shot.frames[0][1]).display_window.width
+    dx, dy = (width - size) // 2, (height - size) // 2
+    if dx == 0 and dy == 0:
+        return shot
+    frames = []
+    for n, data in shot.frames:
+        px = decode_exr(data).pixels
+        canvas = np.zeros((height, width, px.shape[2]), px.dtype)
+        canvas[dy:dy + size, dx:dx + size] = px
+        canvas[..., 3] = 1.0
+        window = Window(0, 0, width, height)
+        frames.append((n, encode_exr(Frame(canvas, ("R", "G", "B", "A"), window, window))))
+    shot.frames = frames
+    shot.landmarks = {n: pts + np.array([dx, dy]) for n, pts in shot.landmarks.items()}
+    return shot
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, well under a minute")
@@ -208,6 +305,9 @@ def main() -> None:
     parser.add_argument("--levels", type=int, default=4)
     parser.add_argument("--width", type=int, default=2048)
     parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--e2e-width", type=int, help="end-to-end plate width (default 1920; quick 960)")
+    parser.add_argument("--e2e-height", type=int, help="end-to-end plate height (default 1080; quick 540)")
+    parser.add_argument("--e2e-frames", type=int, help="frames of the end-to-end shot (default 48; quick 16)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -220,6 +320,9 @@ def main() -> None:
     results: dict[str, float] = {}
     results.update(blend_full_frame(args.width, args.height, args.levels, full_reps))
     results.update(blend_face_box(args.width, args.height, args.levels, box_reps))
+    results.update(manipulate_end_to_end(args.e2e_width or (960 if args.quick else 1920),
+                                         args.e2e_height or (540 if args.quick else 1080),
+                                         args.e2e_frames or (16 if args.quick else 48), 1 if args.quick else 3))
     results["torch_threads"] = torch.get_num_threads()
     results["cv2_threads"] = cv2.getNumThreads()
     for name, value in results.items():
