@@ -6,7 +6,9 @@ attributes to float32 images, depth-tested), images (ConditioningRenderer: NMFC,
 eye image and the face/mouth masks; nmfc_colors), normals (per-vertex normals, detail
 displacement), reference (a software z-buffered rasteriser, the benchmark's baseline and the tests'
 cross-check), primitives (procedural sphere and plane meshes standing in for the face model),
-config (settings), validation (input checks). Shaders: the ned_shaders package.
+config (settings), validation (input checks), shot (FaceConditioner: a tracked shot's frames,
+FLAME posed and drawn in the aligned crop, ShotConditioning; not imported here, as it pulls in
+torch and the tracking stage). Shaders: the ned_shaders package.
 """
 
 from .config import ConditioningConfig, ConditioningError, Light

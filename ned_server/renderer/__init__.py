@@ -4,6 +4,8 @@ Modules, one job each:
 
 * ``config``      - network sizes, losses, training and inference settings; ``paper`` / ``tiny`` presets.
 * ``dataset``     - ``ActorClip`` (one tracked shot's aligned data), .npz save/load, ``SequenceDataset``.
+* ``shot_data``   - ``actor_clips_from_shot``: a tracked shot's frames + conditioning -> ``ActorClip``s;
+  ``align_frames_to_crop`` (plate frames into the aligned crop, anti-aliased).
 * ``recurrence``  - how the generator is driven frame by frame (window replication, blank start,
   feedback frames): the one convention training and inference share.
 * ``networks``    - generator, multi-scale patch and mouth discriminators, the mouth crop.

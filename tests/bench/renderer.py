@@ -1,18 +1,24 @@
-"""Benchmark of the neural face renderer on a toy actor (CPU).
+"""Benchmark of the neural face renderer on the synthetic 3D actor, through the tracked-shot bridge (CPU).
 
-    python tests/bench/renderer.py           # tiny preset at 64 px, 2000 iterations (a few minutes)
-    python tests/bench/renderer.py --quick   # 300 iterations, fewer timing frames (under a minute)
+    python tests/bench/renderer.py           # tiny preset at 64 px, 2000 iterations (several minutes)
+    python tests/bench/renderer.py --quick   # 250 iterations of 1 sequence, less data (under a minute)
 
-Data: the toy actor of ``ned_server.renderer.toy`` (2D faces whose look is a function of their
-NMFC / eye / shape conditioning); the synthetic 3D actor of ``ned_server.synthetic`` has no
-aligned-frames-and-conditioning generator yet. Trains the ``tiny`` preset (all of the paper's
-losses but VGG) on clips of one actor, then renders held-out clips of the same actor (other
-motion) frame by frame and reports the paper's self-reenactment metrics, APD, FAPD and mouth-APD
-(0-255 units; the mouth window is 72 px at 256, scaled to 18 px at 64), against the trivial
-baseline of the mean training face pasted into each frame's face mask, with their ratios (lower is
-better; below 1 beats the baseline). Also: the largest difference between a chunk rendered with
-the default preroll and the same frames of a full run, and frames/s at 256x256 of the tiny and
-the paper-sized generator (weights do not change the speed).
+Data: the synthetic 3D actor of ``ned_server.synthetic`` (a textured FLAME head that talks, blinks,
+looks around and moves in front of a moving background), each shot turned into a ground-truth
+track (``synthetic.track.ground_truth_track``: exact FLAME parameters, alignment by the tracking
+stage's own Procrustes) and then into training clips exactly as a tracked shot is:
+``renderer.shot_data.actor_clips_from_shot`` (frames cut into the aligned crop, anti-aliased) with
+the conditioning drawn by ``conditioning.shot.FaceConditioner`` (GLSL, headless EGL). Trains the
+``tiny`` preset (all of the paper's losses but VGG) on shots of one actor, then renders held-out
+shots of the same actor (other motion, same emotions) frame by frame and reports the paper's
+self-reenactment metrics, APD, FAPD and mouth-APD (0-255 units; the mouth window is 72 px at 256,
+18 px at 64), against the trivial baseline of the mean training face pasted into each frame's
+face mask, with their ratios (lower is better; below 1 beats the baseline).
+
+Also: the largest difference between a chunk rendered with each preroll and the same frames of a
+full run (on a held-out shot); frames/s of the bridge itself at 256x256 (FLAME, conditioning
+images and the aligned frame, per frame); and frames/s at 256x256 of the tiny and the paper-sized
+generator (weights do not change the speed), on that bridge's conditioning.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +37,22 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from ned_server.conditioning.shot import FaceConditioner  # noqa: E402
+from ned_server.face3d.landmark_embedding import load_flame_masks  # noqa: E402
 from ned_server.renderer import checkpoint as ckpt_io  # noqa: E402
 from ned_server.renderer.config import RendererConfig, TrainConfig, paper_config, tiny_config  # noqa: E402
+from ned_server.renderer.dataset import ActorClip  # noqa: E402
 from ned_server.renderer.inference import FaceRenderer, chunk_difference  # noqa: E402
 from ned_server.renderer.metrics import all_metrics  # noqa: E402
 from ned_server.renderer.networks import Generator  # noqa: E402
-from ned_server.renderer.toy import toy_clip  # noqa: E402
+from ned_server.renderer.shot_data import actor_clips_from_shot  # noqa: E402
 from ned_server.renderer.train import RendererTrainer, TrainProgress  # noqa: E402
+from ned_server.synthetic.actor import SyntheticActor  # noqa: E402
+from ned_server.synthetic.config import ActorConfig  # noqa: E402
+from ned_server.synthetic.track import ground_truth_track  # noqa: E402
+
+ACTOR_SEED = 3
+EMOTIONS = ("happy", "neutral", "surprised", "sad")
 
 
 def untrained(cfg: RendererConfig) -> FaceRenderer:
@@ -52,6 +68,25 @@ def fps(renderer: FaceRenderer, cond: np.ndarray, masks: np.ndarray) -> float:
     return len(cond) / (time.perf_counter() - t0)
 
 
+def shot(actor: SyntheticActor, conditioner: FaceConditioner, frames: int, emotion: str, seed: int) -> ActorClip:
+    """One synthetic shot through the bridge: ground-truth track, frames one at a time, one clip."""
+    clip = actor.render_sequence(frames, emotion, seed=seed)
+    track = ground_truth_track(clip)
+    (out,) = actor_clips_from_shot(track, enumerate(clip.frames), conditioner, name=f"{emotion}{seed}",
+                                   actor=f"synthetic{ACTOR_SEED}", min_length=frames)
+    return out
+
+
+def bridge_fps(actor: SyntheticActor, conditioner: FaceConditioner, frames: int) -> tuple[float, ActorClip]:
+    """Frames/s of the bridge from 256x256 plates at the conditioner's size (plates rendered beforehand)."""
+    clip = actor.render_sequence(frames + 1, "happy", seed=7, width=256, height=256)
+    track = ground_truth_track(clip)
+    actor_clips_from_shot(track, [(0, clip.frames[0])], conditioner, min_length=1)  # warm-up
+    t0 = time.perf_counter()
+    (out,) = actor_clips_from_shot(track, list(enumerate(clip.frames))[1:], conditioner, min_length=1)
+    return frames / (time.perf_counter() - t0), out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
@@ -62,10 +97,19 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     res = 64
-    iterations = args.iterations or (300 if args.quick else 2000)
-    n_train, n_frames = (2, 80) if args.quick else (3, 120)
-    train = [toy_clip(1, n_frames, res, seed=s) for s in range(n_train)]
-    test = [toy_clip(1, 60, res, seed=100 + s) for s in range(2)]
+    iterations = args.iterations or (250 if args.quick else 2000)
+    # --quick: batches of 1 sequence, more steps for the time (what a run this short needs most)
+    cfg = replace(tiny_config(res), batch_size=1) if args.quick else tiny_config(res)
+    n_train, n_frames = (2, 60) if args.quick else (4, 120)
+    n_test, test_frames = (2, 40) if args.quick else (4, 60)
+
+    t0 = time.perf_counter()
+    actor = SyntheticActor(ACTOR_SEED, ActorConfig(width=128, height=128, texture_size=256 if args.quick else 512))
+    masks = load_flame_masks(actor.assets.masks, actor.flame.num_vertices)
+    with FaceConditioner(actor.flame, masks, resolution=res) as conditioner:
+        train = [shot(actor, conditioner, n_frames, EMOTIONS[i % len(EMOTIONS)], 1 + i) for i in range(n_train)]
+        test = [shot(actor, conditioner, test_frames, EMOTIONS[i % len(EMOTIONS)], 100 + i) for i in range(n_test)]
+    data_s = time.perf_counter() - t0
 
     tmp = tempfile.TemporaryDirectory()
     out = args.out or Path(tmp.name) / "run"
@@ -77,10 +121,10 @@ def main() -> int:
             print(f"  iteration {p.iteration}/{p.total}  L1 {p.losses['G/l1']:.4f}  "
                   f"D {p.losses['D/total']:.3f}  eta {p.eta_seconds:.0f}s", flush=True)
 
-    print(f"training the tiny renderer at {res}px on {n_train} toy clips x {n_frames} frames, "
-          f"{iterations} iterations ...", flush=True)
+    print(f"training the tiny renderer at {res}px on {n_train} synthetic 3D shots x {n_frames} frames "
+          f"(bridge: {data_s:.1f}s), {iterations} iterations ...", flush=True)
     t0 = time.perf_counter()
-    result = RendererTrainer(train, out, tiny_config(res), TrainConfig(iterations=iterations, checkpoint_every=500,
+    result = RendererTrainer(train, out, cfg, TrainConfig(iterations=iterations, checkpoint_every=500,
                                                                        log_every=10), progress=progress).train()
     train_s = time.perf_counter() - t0
     renderer = FaceRenderer(result.renderer)
@@ -100,21 +144,25 @@ def main() -> int:
     o = {k: float(np.mean(v)) for k, v in ours.items()}
     b = {k: float(np.mean(v)) for k, v in base.items()}
     preroll = renderer.config.preroll
-    chunk = chunk_difference(renderer, test[0].conditioning, test[0].masks, 30, prerolls=(0, 2, 4, preroll))
+    chunk = chunk_difference(renderer, test[0].conditioning, test[0].masks, test_frames // 2,
+                             prerolls=(0, 2, 4, preroll))
 
-    print("timing the generators at 256x256 ...", flush=True)
-    big = toy_clip(1, 24 if not args.quick else 9, 256, seed=7, supersample=1)
-    fps_tiny = fps(untrained(tiny_config(256)), big.conditioning[1:], big.masks[1:])
+    print("timing the bridge and the generators at 256x256 ...", flush=True)
+    with FaceConditioner(actor.flame, masks, resolution=256) as conditioner256:
+        fps_bridge, big = bridge_fps(actor, conditioner256, 8 if args.quick else 24)
+    fps_tiny = fps(untrained(tiny_config(256)), big.conditioning, big.masks)
     n_paper = 2 if args.quick else 4
-    fps_paper = fps(untrained(paper_config()), big.conditioning[1:1 + n_paper], big.masks[1:1 + n_paper])
+    fps_paper = fps(untrained(paper_config()), big.conditioning[:n_paper], big.masks[:n_paper])
 
     figures = {
-        "data": "toy actor (ned_server.renderer.toy)",
+        "data": "synthetic 3D actor via ground-truth track -> FaceConditioner -> actor_clips_from_shot",
         "preset": "tiny",
+        "batch_size": cfg.batch_size,
         "resolution": res,
         "train_iterations": result.iterations,
         "train_seconds": round(train_s, 1),
-        "train_frames": n_train * n_frames,
+        "bridge_seconds": round(data_s, 1),
+        "train_frames": sum(len(c) for c in train),
         "heldout_frames": sum(len(c) for c in test),
         "APD_renderer": round(o["APD"], 2),
         "APD_mean_face": round(b["APD"], 2),
@@ -129,6 +177,7 @@ def main() -> int:
         "chunk_max_diff_preroll_2": f"{chunk[2]:.2e}",
         "chunk_max_diff_preroll_4": f"{chunk[4]:.2e}",
         f"chunk_max_diff_preroll_{preroll}_default": f"{chunk[preroll]:.2e}",
+        "fps_256_bridge_cpu": round(fps_bridge, 2),
         "fps_256_tiny_cpu": round(fps_tiny, 2),
         "fps_256_paper_cpu": round(fps_paper, 3),
         "fps_ratio_tiny_vs_paper": round(fps_tiny / fps_paper, 1),
