@@ -63,7 +63,7 @@ def test_plates_arrive_in_frame_order_premultiplied_with_matte_and_cropped(clien
         dw = frame.data_window
         assert (dw.x, dw.y, dw.width, dw.height) == (h.data_window.x, h.data_window.y, h.data_window.width,
                                                      h.data_window.height)
-        assert 0 <= dw.x and dw.x + dw.width <= 160 and dw.width * dw.height < 160 * 160  # cropped to the face
+        assert dw.x >= 0 and dw.x + dw.width <= 160 and dw.width * dw.height < 160 * 160  # cropped to the face
         px = frame.pixels.astype(np.float32)
         alpha = px[..., 3]
         assert np.array_equal(alpha, px[..., 4])  # the matte layer is the alpha

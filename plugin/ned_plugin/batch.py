@@ -13,7 +13,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -149,7 +148,8 @@ def _parse_mix(text: str) -> dict[str, float]:
         try:
             mix[name.strip()] = float(weight) if weight else 1.0
         except ValueError:
-            raise SystemExit(f"ned: bad --mix entry {part!r}: use emotion=weight, e.g. happy=0.7,surprised=0.3")
+            raise SystemExit(f"ned: bad --mix entry {part!r}: use emotion=weight, e.g. happy=0.7,surprised=0.3"
+                             ) from None
     return mix
 
 
