@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
+
+# libgomp's default lets idle OpenMP workers spin; on a CPU shared with other work (a render node,
+# a CI box) every parallel torch op then waits for descheduled spinning workers: measured 2x slower
+# renderer training here. Sleeping idle workers cost nothing on a dedicated GPU server. It must be
+# set before torch loads OpenMP; an explicit OMP_WAIT_POLICY in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from . import __version__
 from .config import DEFAULT_PORT, ServerConfig
@@ -25,11 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", type=Path, help="folder of model assets (default $NED_MODELS or models/)")
     parser.add_argument("--device", help="torch device: auto (default), cpu, cuda, cuda:1 ...")
     parser.add_argument("--workers", type=int, help="RPC worker threads (default 16)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, one per core)")
     parser.add_argument("--device-slots", type=int, help="requests using the device at once (default 1)")
     parser.add_argument("--max-waiting", type=int, help="requests allowed to queue before RESOURCE_EXHAUSTED")
     parser.add_argument("--grace", type=float, help="seconds SIGTERM waits for in-flight calls (default 30)")
     parser.add_argument("--auth-health", action="store_true", help="require the token for health checks too")
     parser.add_argument("--no-resume", action="store_true", help="do not resume jobs interrupted by a restart")
+    parser.add_argument("--checkpoint-every", type=int, metavar="N",
+                        help="TrainActor checkpoint interval in iterations: a killed server loses at most N "
+                             "(default: the preset's, 100 tiny / 500 paper)")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--version", action="version", version=f"ned-server {__version__}")
     return parser
@@ -48,6 +59,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         config.device = args.device
     if args.workers:
         config.workers = args.workers
+    if args.threads:
+        config.torch_threads = args.threads
     if args.device_slots:
         config.limits.device_slots = args.device_slots
     if args.max_waiting is not None:
@@ -56,6 +69,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         config.shutdown_grace_s = args.grace
     config.auth_health = args.auth_health
     config.resume_interrupted_jobs = not args.no_resume
+    if args.checkpoint_every is not None:
+        config.checkpoint_every = args.checkpoint_every
     return config
 
 

@@ -7,6 +7,7 @@ wrapper or a container sets once (NED_TOKEN, NED_STORE, NED_MODELS, NED_DEVICE).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,8 +74,15 @@ class ServerConfig:
     models_dir: Path = field(default_factory=_default_models)
     device: str = field(default_factory=lambda: os.environ.get("NED_DEVICE", "auto"))
     workers: int = 16
+    # torch's CPU threads for the pipeline; 0 keeps torch's default (one per core). Small networks
+    # on a busy CPU often run fastest on one.
+    torch_threads: int = 0
     shutdown_grace_s: float = 30.0
     resume_interrupted_jobs: bool = True
+    # Iterations between TrainActor checkpoints (what a killed server can lose at most); None keeps
+    # the preset's (100 for tiny, 500 for paper). A server setting, not a wire field: it trades disk
+    # writes against lost work on this machine, which is the operator's call, not the artist's.
+    checkpoint_every: int | None = None
     limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     @property
@@ -84,7 +92,14 @@ class ServerConfig:
 
     @property
     def is_loopback(self) -> bool:
-        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+        """Only an address that is loopback by itself counts: a host name such as "127.example.com"
+        resolves to whatever its DNS says, so it needs a token like any other address."""
+        if self.host in LOOPBACK_HOSTS:
+            return True
+        try:
+            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return False
 
     def validate(self) -> None:
         """Refuse settings that would expose the server or cannot work, before anything binds."""
@@ -102,3 +117,5 @@ class ServerConfig:
             raise ValueError(f"port must be 0..65535, got {self.port}")
         if self.limits.device_slots < 1 or self.limits.max_waiting < 0:
             raise ValueError("device_slots must be >= 1 and max_waiting >= 0")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1 iteration, got {self.checkpoint_every}")

@@ -43,11 +43,10 @@ class DemoConfig:
     shot_frames: int = 40
     actor_seed: int = 11
     emotions: tuple[str, str] = ("happy", "sad")
-    renderer_iterations: int = 900
-    renderer_resolution: int = 64
+    renderer_iterations: int = 600
     manipulator_preset: str = "tiny"
     sheet_frames: int = 4
-    threads: int = 0  # torch CPU threads of the server; 0: torch's default
+    threads: int = 0  # torch CPU threads of the server (--threads); 0: torch's default
 
 
 def say(text: str) -> None:
@@ -92,6 +91,8 @@ def write_footage(cfg: DemoConfig) -> dict[str, Path]:
 
 # ------------------------------------------------------------------ models
 def ensure_manipulator(cfg: DemoConfig) -> Path:
+    import torch
+
     from .manipulator.checkpoint import resolve_checkpoint
     from .manipulator.config import preset
     from .manipulator.dataset import ExpressionDataset
@@ -104,7 +105,12 @@ def ensure_manipulator(cfg: DemoConfig) -> Path:
         say(f"training a {cfg.manipulator_preset} emotion manipulator on the synthetic expression dataset "
             f"({trainer.total_iterations} iterations)")
     t = time.perf_counter()
-    result = trainer.train()  # resumes a run a kill interrupted; returns at once when it is complete
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # these small LSTMs train fastest on one thread
+    try:
+        result = trainer.train()  # resumes a run a kill interrupted; returns at once when it is complete
+    finally:
+        torch.set_num_threads(threads)
     if time.perf_counter() - t > 1:
         say(f"manipulator trained: {result.iterations} iterations in {time.perf_counter() - t:.0f} s")
     return resolve_checkpoint(folder)
@@ -116,13 +122,13 @@ class ServerProcess:
 
     def __init__(self, cfg: DemoConfig) -> None:
         env = {**os.environ, "NED_DEVICE": os.environ.get("NED_DEVICE", "cpu")}
-        if cfg.threads:
-            env["OMP_NUM_THREADS"] = str(cfg.threads)
         self.log_path = cfg.out / "server.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ned_server.cli", "--port", "0", "--store", str(cfg.out / "store"),
-             "--models", str(cfg.out / "models")], stderr=subprocess.PIPE, stdout=self._log, text=True, env=env)
+        command = [sys.executable, "-m", "ned_server.cli", "--port", "0", "--store", str(cfg.out / "store"),
+                   "--models", str(cfg.out / "models")]
+        if cfg.threads:
+            command += ["--threads", str(cfg.threads)]
+        self.proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=self._log, text=True, env=env)
         self.address = self._wait_listening()
 
     def _wait_listening(self, timeout: float = 120.0) -> str:
@@ -286,13 +292,15 @@ def demo_main(argv: list[str]) -> int:
     p.add_argument("--size", type=int, default=DemoConfig.size, help="plate width and height in pixels")
     p.add_argument("--renderer-iterations", type=int, default=DemoConfig.renderer_iterations)
     p.add_argument("--seed", type=int, default=DemoConfig.actor_seed, help="synthetic actor identity")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads of the server (default: torch's)")
     args = p.parse_args(argv)
     emotions = tuple(e.strip() for e in args.emotions.split(",") if e.strip())
     if len(emotions) != 2:
         p.error("--emotions takes two emotions, e.g. happy,sad")
     logging.basicConfig(level=logging.WARNING)
     cfg = DemoConfig(out=args.out, size=args.size, shot_frames=args.frames, actor_seed=args.seed,
-                     emotions=emotions, renderer_iterations=args.renderer_iterations)  # type: ignore[arg-type]
+                     emotions=emotions, renderer_iterations=args.renderer_iterations,  # type: ignore[arg-type]
+                     threads=args.threads)
     try:
         run(cfg)
     except Exception as exc:

@@ -138,6 +138,10 @@ class Pipeline:
         self.store = Store(config.store_dir)
         sweep_incoming(self.store)
         self.device = resolve_device(config.device)
+        if config.torch_threads > 0:
+            import torch
+
+            torch.set_num_threads(config.torch_threads)
         lim = config.limits
         self.scheduler = DeviceScheduler(lim.device_slots, lim.max_waiting, lim.retry_after_s)
         self.jobs = JobManager(self.store)
@@ -377,6 +381,8 @@ class Pipeline:
 
                 raise Busy(f"actor {params.actor_id!r} is already training (job {job.job_id}); watch or cancel it",
                            retry_after=60.0)
+        if params.checkpoint_every is None:
+            params.checkpoint_every = self.config.checkpoint_every  # kept in the job, so a resume uses it too
         update_actor(self.store, params.actor_id, message="queued for training", shot_ids=list(params.shot_ids))
         return self.jobs.submit(JOB_KIND, asdict(params), actor_id=params.actor_id)
 

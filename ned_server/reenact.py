@@ -27,23 +27,23 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ned_plugin.exr import Frame, Window, encode_exr
+from ned_plugin.exr import FrameError, Window, encode_exr, read_exr_region
 
+from .composite.align import Box
 from .composite.config import CompositeConfig
 from .composite.matte import TemporalMatteFilter
-from .composite.plate import FacePlate, build_plate, empty_plate
+from .composite.plate import FrameRegion, build_plate, empty_plate, plate_box
 from .conditioning.shot import FaceConditioner, crop_matrices
 from .errors import Cancelled, InvalidInput
 from .intake import Shot
 from .manipulator.controls import EmotionControl
 from .manipulator.inference import EmotionManipulator
 from .renderer.inference import FaceRenderer
-from .shot_frames import ShotColour, read_plate
+from .shot_frames import ShotColour
 from .store import Store
 from .tracking.result import ShotTrack
 
 BLOCK = 8  # frames conditioned and rendered per step: bounded memory, little per-call overhead
-PLATE_CHANNELS = ("R", "G", "B", "A", "matte.Y")
 
 
 @dataclass
@@ -105,12 +105,15 @@ def frame_range(track: ShotTrack, first: int | None, last: int | None) -> tuple[
     return int(inside[0]), int(inside[-1])
 
 
-def encode_plate(plate: FacePlate, compression: str, pixel_type: str) -> bytes:
-    pixels = np.concatenate([plate.rgba, plate.matte[..., None]], axis=-1)
-    frame = Frame(pixels.astype(np.float16 if pixel_type == "half" else np.float32), PLATE_CHANNELS,
-                  Window(*plate.data_window), Window(*plate.display_window),
-                  metadata={"ned:tracked": int(plate.tracked), "ned:note": plate.note})
-    return encode_exr(frame, compression=compression, pixel_type=pixel_type)
+def read_region(store: Store, shot: Shot, frame: int, box: Box) -> FrameRegion:
+    """The box of a stored plate (box in frame-array pixels, i.e. relative to the display window)."""
+    x, y, w, h = shot.display_window
+    try:
+        pixels = read_exr_region(shot.path(store, frame), Window(x + box.x, y + box.y, box.width, box.height),
+                                 label=f"frame {frame}")
+    except FrameError as exc:  # checked on arrival: only disk damage gets here
+        raise InvalidInput(f"shot {shot.shot_id!r}: {exc}; send the shot again") from None
+    return FrameRegion(pixels, box, (h, w))
 
 
 def manipulate_track(
@@ -153,15 +156,21 @@ def manipulate_track(
         if not track.tracked[index] or mask is None:
             plate = empty_plate(frame_size, track.notes[index] or "untracked", origin=origin)
             return PlateOut(number, False, plate.note, plate.data_window, plate.display_window, b"")
+        box = plate_box(alignment[index], resolution, frame_size, settings.composite)
+        if box.empty:
+            plate = empty_plate(frame_size, "the face is outside the frame; nothing to composite", tracked=True,
+                                origin=origin)
+            return PlateOut(number, False, plate.note, plate.data_window, plate.display_window, b"")
         with timed("decode"):
-            original = read_plate(store, shot, number)
+            original = read_region(store, shot, number, box)
         with timed("colour"):
             linear_face = colour.from_network(np.ascontiguousarray(face.transpose(1, 2, 0)))
         with timed("blend"):
             plate = build_plate(linear_face.transpose(2, 0, 1), original, alignment[index], mask,
                                 settings.composite, device=device, origin=origin)
         with timed("encode"):
-            data = encode_plate(plate, settings.compression, settings.pixel_type)
+            data = encode_exr(plate.to_frame(label=f"frame {number}"), compression=settings.compression,
+                              pixel_type=settings.pixel_type)
         return PlateOut(number, True, plate.note, plate.data_window, plate.display_window, data)
 
     def emit(ready: list) -> Iterator[PlateOut]:  # type: ignore[type-arg]

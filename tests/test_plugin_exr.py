@@ -21,6 +21,7 @@ from ned_plugin.exr import (
     decode_exr,
     encode_exr,
     read_exr,
+    read_exr_region,
     write_exr,
 )
 
@@ -253,6 +254,31 @@ def test_tiled_and_mixed_precision_files_are_read(tmp_path: Path) -> None:
     assert m.pixels.dtype == np.float32
     np.testing.assert_array_equal(m.channel("Z"), mixed[..., 3])
     assert read_exr(tmp_path / "mixed.exr", channels=("R", "G", "B")).pixels.dtype == np.float16
+
+
+@pytest.mark.parametrize("compression", ["zip", "piz", "none"])
+def test_region_reads_equal_the_same_pixels_of_a_full_read(compression: str, tmp_path: Path) -> None:
+    frame = make_frame(np.float16)  # data window (-3, 2) 24x16 inside display (-5, 0) 40x30
+    path = tmp_path / "plate.exr"
+    write_exr(path, frame, compression=compression)
+    full = read_exr(path).full_frame()[..., :3].astype(np.float32)  # display-window array
+    disp = frame.display_window
+    for region in (Window(-1, 5, 10, 7), Window(-5, 0, 40, 30), Window(10, 14, 30, 20), Window(-20, -20, 5, 5)):
+        got = read_exr_region(path, region)
+        assert got.shape == (region.height, region.width, 3) and got.dtype == np.float32
+        expect = np.zeros_like(got)
+        inter = region.intersect(disp)
+        if inter is not None:
+            expect[inter.y - region.y:inter.y - region.y + inter.height,
+                   inter.x - region.x:inter.x - region.x + inter.width] = \
+                full[inter.y - disp.y:inter.y - disp.y + inter.height, inter.x - disp.x:inter.x - disp.x + inter.width]
+        np.testing.assert_array_equal(got, expect)
+    px = smooth(20, 36, 4).astype(np.float16)
+    write_with_oiio(tmp_path / "tiled.exr", px, ("R", "G", "B", "A"), tile=16)
+    np.testing.assert_array_equal(read_exr_region(tmp_path / "tiled.exr", Window(3, 2, 20, 17), channels=("A", "R")),
+                                  px[2:19, 3:23][..., [3, 0]].astype(np.float32))
+    with pytest.raises(FrameError, match="missing channel"):
+        read_exr_region(path, Window(0, 5, 4, 4), channels=("Z",))
 
 
 def test_multi_part_reads_first_or_named_part(tmp_path: Path) -> None:

@@ -75,6 +75,17 @@ class FacePlate:
 
 
 @dataclass
+class FrameRegion:
+    """Only the part of the original frame a plate needs (its ``plate_box``), for callers that decode
+    just that region of a large plate: ``pixels`` (box height, box width, 3) of a frame of
+    ``frame_size`` (height, width)."""
+
+    pixels: Any
+    box: Box
+    frame_size: tuple[int, int]
+
+
+@dataclass
 class FaceBlend:
     """The face box's working images, (1, C, h, w) tensors on the device (what a plate is made from)."""
 
@@ -121,6 +132,12 @@ def box_margin(settings: CompositeConfig) -> int:
     return settings.margin_px + settings.feather_reach + 1
 
 
+def plate_box(A: Any, crop_size: int, frame_size: tuple[int, int],
+              settings: CompositeConfig | Mapping[str, object] | None = None) -> Box:
+    """The box of the original frame (height, width) that a plate of this alignment reads and covers."""
+    return face_box(A, crop_size, frame_size, margin=box_margin(_config(settings)))
+
+
 def blend_face(rendered: Any, frame: Any, A: Any, mask: Any,
                settings: CompositeConfig | Mapping[str, object] | None = None,
                device: torch.device | str | None = None) -> FaceBlend | None:
@@ -129,7 +146,8 @@ def blend_face(rendered: Any, frame: Any, A: Any, mask: Any,
     ``rendered``: (3, S, S) scene-linear aligned face; ``frame``: (H, W, 3) scene-linear original;
     ``A``: 2x3 original -> aligned; ``mask``: (S, S) aligned face mask in [0, 1], already smoothed
     over time by the caller (``smooth_mattes(masks, settings.temporal_sigma)`` over the chunk, or
-    ``TemporalMatteFilter(settings.temporal_sigma)`` frame by frame). Numpy arrays or tensors; the
+    ``TemporalMatteFilter(settings.temporal_sigma)`` frame by frame). ``frame`` may also be a
+    :class:`FrameRegion` holding only the pixels of ``plate_box``. Numpy arrays or tensors; the
     work runs on ``device`` (default: the first tensor argument's device, else the CPU).
     """
     cfg = _config(settings)
@@ -145,6 +163,9 @@ def blend_face(rendered: Any, frame: Any, A: Any, mask: Any,
         raise CompositeError(f"the face mask must be ({size}, {size}) like the rendered face, got {tuple(alpha.shape)}")
     if not (torch.isfinite(face).all() and torch.isfinite(alpha).all()):
         raise CompositeError("the rendered face or its mask has NaN or infinite values")
+    region = frame if isinstance(frame, FrameRegion) else None
+    if region is not None:
+        frame = region.pixels
     if isinstance(frame, torch.Tensor):
         shape = tuple(frame.shape)
     else:
@@ -152,7 +173,7 @@ def blend_face(rendered: Any, frame: Any, A: Any, mask: Any,
         shape = frame.shape
     if len(shape) != 3 or shape[2] != 3 or shape[0] < 1 or shape[1] < 1:
         raise CompositeError(f"the original frame must be (H, W, 3) scene-linear RGB, got shape {shape}")
-    H, W = shape[:2]
+    H, W = region.frame_size if region is not None else shape[:2]
     A = as_affine(A, device=dev)
     if A.shape[0] != 1:
         raise CompositeError(f"one 2x3 alignment per frame is expected, got {A.shape[0]}")
@@ -160,8 +181,14 @@ def blend_face(rendered: Any, frame: Any, A: Any, mask: Any,
     box = face_box(A, size, (H, W), margin=box_margin(cfg))
     if box.empty:
         return None
-    rows, cols = box.slices
-    bg = _tensor(frame[rows, cols], dev, "the original frame", "(H, W, 3)").permute(2, 0, 1)[None].contiguous()
+    if region is not None:
+        if region.box != box or shape[:2] != box.size:
+            raise CompositeError(f"the frame region {region.box} (pixels {shape[:2]}) is not this plate's box {box}")
+        pixels = frame
+    else:
+        rows, cols = box.slices
+        pixels = frame[rows, cols]
+    bg = _tensor(pixels, dev, "the original frame", "(H, W, 3)").permute(2, 0, 1)[None].contiguous()
     if not torch.isfinite(bg).all():
         raise CompositeError("the original frame has NaN or infinite values inside the face box")
 
@@ -202,7 +229,10 @@ def build_plate(rendered: Any, frame: Any, A: Any, mask: Any,
                 device: torch.device | str | None = None, origin: tuple[int, int] = (0, 0)) -> FacePlate:
     """One tracked frame's face plate (see the module notes). ``origin`` is where the frame array's
     top-left pixel sits in EXR coordinates (the display window's corner; 0, 0 for most plates)."""
-    H, W = (np.asarray(frame).shape if not isinstance(frame, torch.Tensor) else tuple(frame.shape))[:2]
+    if isinstance(frame, FrameRegion):
+        H, W = frame.frame_size
+    else:
+        H, W = (np.asarray(frame).shape if not isinstance(frame, torch.Tensor) else tuple(frame.shape))[:2]
     fb = blend_face(rendered, frame, A, mask, settings, device)
     if fb is None:
         return empty_plate((H, W), "the face is outside the frame; nothing to composite", tracked=True,

@@ -307,6 +307,58 @@ def read_exr(
                  allow_nonfinite=allow_nonfinite, part=part)
 
 
+def read_exr_region(
+    path: str | os.PathLike[str],
+    region: Window,
+    *,
+    channels: Sequence[str] = RGB,
+    label: str | None = None,
+) -> np.ndarray:
+    """Only ``region`` of an EXR file (image coordinates, like the windows), as float32 (h, w, C);
+    pixels of the region outside the data window are 0.
+
+    A scanline file is read from the region's first to last scanline only, so the face box of a 4K
+    plate costs a fraction of the whole frame's decode; tiled files are read whole and cropped. A
+    luminance-only plate gives Y for each of R, G and B, as :func:`read_exr` does.
+    """
+    label = label or str(path)
+    out = np.zeros((max(region.height, 0), max(region.width, 0), len(channels)), np.float32)
+    if out.size == 0:
+        return out
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        raise FrameError(f"{label}: corrupt or truncated EXR header ({_first_line(oiio.geterror())})")
+    try:
+        spec = inp.spec()
+        data = Window(spec.x, spec.y, spec.width, spec.height)
+        names = tuple(spec.channelnames)
+        grey = _wants_grey(names, channels, ())
+        try:
+            src = [names.index("Y") if grey and c in RGB else names.index(c) for c in channels]
+        except ValueError:
+            missing = [c for c in channels if c not in names and not (grey and c in RGB)]
+            raise FrameError(f"{label}: missing channel(s) {', '.join(missing)} (found: {', '.join(names)})") from None
+        inter = region.intersect(data)
+        if inter is None:
+            return out
+        if spec.tile_width:
+            pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
+            rows = None if pixels is None else np.asarray(pixels)[inter.y - data.y:inter.y - data.y + inter.height]
+        else:
+            rows = inp.read_scanlines(0, 0, inter.y, inter.y + inter.height, 0, 0, spec.nchannels, "float")
+        err = inp.geterror() if inp.has_error else ""
+        if rows is None or err:
+            raise FrameError(f"{label}: corrupt or truncated EXR pixel data ({_first_line(err or 'no pixels')})")
+        rows = np.asarray(rows).reshape(inter.height, data.width, spec.nchannels)
+        block = rows[:, inter.x - data.x:inter.x - data.x + inter.width][..., src]
+        out[inter.y - region.y:inter.y - region.y + inter.height, inter.x - region.x:inter.x - region.x + inter.width] \
+            = block
+        return out
+    finally:
+        inp.close()
+        oiio.geterror()
+
+
 def _check_magic(head: bytes, size: int, label: str) -> None:
     if size == 0:
         raise FrameError(f"{label}: empty file; expected an OpenEXR image")
