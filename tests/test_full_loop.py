@@ -80,6 +80,31 @@ def test_farm_cli_tracks_once_then_renders_chunks_that_equal_a_full_run(loaded_s
                str(full), "--server", "127.0.0.1:1", "--timeout", "2") == 3
 
 
+def test_farm_cli_trains_an_actor_reads_a_reference_style_and_follows_jobs(loaded_server, shot, tmp_path, capsys):
+    address = f"127.0.0.1:{loaded_server.port}"
+    pattern, landmarks = write_shot(shot, tmp_path / "plates")
+    assert ned("track", pattern, "--shot-id", "sh030", "--landmarks", str(landmarks), "--server", address,
+               "--progress", "none") == 0
+    assert ned("train-actor", "carla", "--shot-id", "sh030", "--preset", "tiny", "--iterations", "4",
+               "--server", address, "--progress", "none") == 0
+    assert "succeeded" in capsys.readouterr().out
+    assert ned("actors", "--server", address) == 0
+    assert "carla  ready  tiny  4 it" in capsys.readouterr().out
+    assert ned("train-actor", "dora", "--shot-id", "sh030", "--preset", "tiny", "--iterations", "3", "--detach",
+               "--server", address, "--progress", "none") == 0
+    job_id = capsys.readouterr().out.split()[1].rstrip(":")
+    assert ned("watch", job_id, "--server", address, "--progress", "none") == 0
+    assert "succeeded" in capsys.readouterr().out
+    style = tmp_path / "style.json"
+    assert ned("extract-style", "--shot-id", "sh030", "--out", str(style), "--server", address) == 0
+    assert len(json.loads(style.read_text())["style"]) == 16
+    out = tmp_path / "ref" / "sh030.####.exr"
+    assert ned("manipulate", "--shot-id", "sh030", "--actor", "carla", "--reference-style", str(style),
+               "--output", str(out), "--server", address, "--progress", "none") == 0
+    assert len(list(out.parent.glob("*.exr"))) == 20
+    assert ned("watch", "no-such-job", "--server", address) == 2
+
+
 def test_nuke_director_tracks_with_a_landmarks_file_and_renders_from_the_real_server(loaded_server, shot, tmp_path):
     sys.path.insert(0, str(ROOT / "tests" / "nodes_fakes"))
     sys.path.insert(0, str(ROOT / "nodes" / "nuke"))

@@ -1,11 +1,13 @@
-"""``ned train-actor``: train, fine-tune or resume an actor's neural renderer from the shell.
+"""``ned train-renderer``: train, fine-tune or resume a neural renderer locally, from exported clips.
+
+(``ned train-actor`` does the same on a server, from its tracked shots, through the TrainActor RPC.)
 
 Examples::
 
-    ned train-actor --data exports/anna --out actors/anna                       # paper preset
-    ned train-actor --data exports/anna --out actors/anna --init-from meta/     # fine-tune a meta-renderer
-    ned train-actor --data exports/a --data exports/b --out meta/               # meta-renderer (many actors)
-    ned train-actor --toy-actor 1 --preset tiny --out /tmp/toy                  # demo, no footage needed
+    ned train-renderer --data exports/anna --out actors/anna                       # paper preset
+    ned train-renderer --data exports/anna --out actors/anna --init-from meta/     # fine-tune a meta-renderer
+    ned train-renderer --data exports/a --data exports/b --out meta/               # meta-renderer (many actors)
+    ned train-renderer --toy-actor 1 --preset tiny --out /tmp/toy                  # demo, no footage needed
 
 ``--data`` is a folder of ActorClip .npz files (``renderer.dataset.save_actor_data``). After a kill,
 run the same command with ``--resume`` to continue from the last checkpoint. Ctrl-C stops cleanly
@@ -33,7 +35,7 @@ VGG_ASSET = Path("vgg") / "vgg19-dcbb9e9d.pth"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ned train-actor", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="ned train-renderer", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, action="append", default=[],
                    help="folder of the actor's clips (.npz); repeat for several actors (meta-renderer)")

@@ -1,8 +1,8 @@
 """``ned``: the batch command line for pipeline TDs and render farms.
 
 Client commands (info, track, manipulate, extract-style, train-actor, jobs, cancel, watch) talk to a
-NED server and need only this package. Server-side commands (train-manipulator, demo) run on the
-GPU machine and need the server install (``pip install ned-vfx[server]``).
+NED server and need only this package. Server-side commands (train-manipulator, train-renderer,
+demo) run on the GPU machine and need the server install (``pip install ned-vfx[server]``).
 
 Exit codes a farm manager can read: 0 done, 1 failed, 2 bad usage or bad input, 3 server
 unreachable, 4 token refused, 5 a model asset or actor is missing, 6 server busy, 130 cancelled.
@@ -35,6 +35,8 @@ log = logging.getLogger("ned")
 SERVER_COMMANDS: dict[str, tuple[str, str, str]] = {
     "train-manipulator": ("ned_server.manipulator.cli", "train_manipulator_main",
                           "train the emotion manipulator on expression datasets"),
+    "train-renderer": ("ned_server.renderer.cli", "train_actor_main",
+                       "train a renderer locally from exported actor clips (no server needed)"),
     "demo": ("ned_server.demo", "demo_main", "build a synthetic actor, train tiny models, run the full loop"),
 }
 # Client subcommands that live in their own modules (they arrive with their stages).
@@ -152,6 +154,18 @@ def _cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def _watch(args: argparse.Namespace) -> int:
+    from .client import progress_info
+    from .wire import pb
+
+    show = progress_printer(args.progress)
+    with NedClient(connection_from_args(args)) as client:
+        job = client.watch_job(args.job_id, lambda update: show(progress_info(update.progress)))
+    state = pb.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
+    print(f"{job.job_id}: {state} {job.message}")
+    return 0 if job.state == pb.JOB_STATE_SUCCEEDED else 130 if job.state == pb.JOB_STATE_CANCELLED else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ned", description="NED for VFX batch command line")
     parser.add_argument("--version", action="version", version=f"ned {__version__}")
@@ -161,14 +175,17 @@ def build_parser() -> argparse.ArgumentParser:
                              ("health", _health, "is the server serving"),
                              ("actors", _actors, "actors on the server"),
                              ("jobs", _jobs, "long jobs on the server"),
-                             ("cancel", _cancel, "cancel a job")):
+                             ("cancel", _cancel, "cancel a job"),
+                             ("watch", _watch, "follow a job's progress until it ends")):
         p = sub.add_parser(name, help=text)
         add_connection_args(p)
         p.set_defaults(func=func)
         if name == "jobs":
             p.add_argument("--active", action="store_true", help="only queued and running jobs")
-        if name == "cancel":
+        if name in ("cancel", "watch"):
             p.add_argument("job_id")
+        if name == "watch":
+            p.add_argument("--progress", choices=("auto", "bar", "farm", "none"), default="auto")
     for name, (_module, _function, text) in {**CLIENT_COMMANDS, **SERVER_COMMANDS}.items():
         sub.add_parser(name, help=text, add_help=False)
     return parser
