@@ -87,3 +87,40 @@ def test_track_errors_name_the_problem_and_the_server_keeps_serving(client, shot
         client.track(shot.frames, _settings(shot, face_id=3))
     assert err.value.code == "NOT_FOUND"
     assert client.track(shot.frames, _settings(shot)).summary.tracked_frames == 20
+
+
+class TwoFaces:
+    """A stand-in for the FAN detector: the actor's face, and a smaller second face beside it that
+    appears in the shot's second frame, listed first so the largest is not simply the first."""
+
+    def __init__(self, shot) -> None:
+        self.shot = shot
+
+    def detect(self, frame: int, image):  # type: ignore[no-untyped-def]
+        from ned_server.tracking.detection import FaceDetection, landmark_box
+
+        big = self.shot.landmarks[frame].astype(np.float32)
+        small = ((big - big.mean(0)) * 0.5 + big.mean(0) + np.array([45.0, -40.0])).astype(np.float32)
+        faces = [FaceDetection(landmark_box(small), small), FaceDetection(landmark_box(big), big)]
+        return faces if frame > self.shot.first else faces[1:]
+
+
+def test_several_faces_are_separate_identities_and_the_request_chooses_one(client, server, shot, monkeypatch):
+    monkeypatch.setattr(server.pipeline.models, "detector", lambda config: TwoFaces(shot))
+    default = client.track(shot.frames, pb.TrackSettings(shot_id="two"))
+    s = default.summary
+    assert len(s.faces) == 2 and s.tracked_frames == 20
+    sizes = {f.face_id: f.mean_size for f in s.faces}
+    assert s.face_id == max(sizes, key=sizes.get)  # the largest face, whatever its id
+    other = min(sizes, key=sizes.get)
+    first_frames = {f.face_id: f.first_frame for f in s.faces}
+    assert first_frames[s.face_id] == 1001 and first_frames[other] == 1002
+    chosen = client.track((), pb.TrackSettings(shot_id="two", face_id=other))
+    assert chosen.summary.face_id == other and not chosen.summary.from_cache
+    assert chosen.summary.tracked_frames == 19
+    untracked = [f for f in chosen.frames if not f.tracked]
+    assert [f.frame for f in untracked] == [1001] and "other faces" in untracked[0].note
+    lm = np.asarray(next(f for f in chosen.frames if f.frame == 1010).landmarks).reshape(68, 2)
+    assert np.abs(lm.mean(0) - (shot.landmarks[1010].mean(0) + np.array([45.0, -40.0]))).max() < 2.0
+    # the default choice was cached apart from the explicit one
+    assert client.track((), pb.TrackSettings(shot_id="two")).summary.from_cache
