@@ -3,7 +3,9 @@
 Streams N frames of 2048x1080 RGBA half EXR from a client to a server and back, through the same
 chunking, checksums, reassembly and channel options as the NED server and client, and the same
 bytes through a plain loopback TCP echo. Prints MB/s and frames/s of both and their ratio
-(goal: gRPC >= 0.8 of raw).
+(goal: gRPC >= 0.8 of raw). A third figure is grpcio's own ceiling on this machine: the same bytes
+in 1 MiB messages through a gRPC echo with no protobuf, no chunk headers and no checksums
+(identity serializers); our path against it shows what NED's framing costs on top of the library.
 
     python tests/bench/transport.py [--quick] [--frames N]
 """
@@ -23,10 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from ned_plugin.chunks import FrameAssembler, split_frame  # noqa: E402
-from ned_plugin.client import MESSAGE_LIMIT  # noqa: E402
-from ned_plugin.exr import Frame, Window, encode_exr  # noqa: E402
-from ned_plugin.wire import pb  # noqa: E402
+from ned_plugin.chunks import FrameAssembler, split_frame
+from ned_plugin.client import MESSAGE_LIMIT
+from ned_plugin.exr import Frame, Window, encode_exr
+from ned_plugin.wire import pb
 
 ECHO_METHOD = "/nedbench.Echo/Frames"
 
@@ -80,6 +82,37 @@ def grpc_round_trip(payload: bytes, frames: int) -> float:
             assert received == frames, received
     finally:
         server.stop(0)
+    return elapsed
+
+
+def grpc_bytes_round_trip(payload: bytes, frames: int) -> float:
+    """The same bytes through gRPC itself: 1 MiB messages, identity serializers (no protobuf, no checks)."""
+    def identity(b: bytes) -> bytes:
+        return b
+
+    def echo(requests, context):  # type: ignore[no-untyped-def]
+        yield from requests
+
+    options = [("grpc.max_receive_message_length", MESSAGE_LIMIT), ("grpc.max_send_message_length", MESSAGE_LIMIT)]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=options)
+    handler = grpc.method_handlers_generic_handler("nedbench.Bytes", {
+        "Echo": grpc.stream_stream_rpc_method_handler(echo, request_deserializer=identity,
+                                                      response_serializer=identity)})
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    view = memoryview(payload)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+            call = channel.stream_stream("/nedbench.Bytes/Echo", request_serializer=identity,
+                                         response_deserializer=identity)
+            messages = (bytes(view[i:i + (1 << 20)]) for _ in range(frames) for i in range(0, len(view), 1 << 20))
+            t0 = time.perf_counter()
+            got = sum(len(m) for m in call(messages))
+            elapsed = time.perf_counter() - t0
+    finally:
+        server.stop(0)
+    assert got == len(payload) * frames
     return elapsed
 
 
@@ -140,12 +173,16 @@ def main(argv: list[str] | None = None) -> int:
     grpc_round_trip(payload, 2)  # warm up
     t_grpc = min(grpc_round_trip(payload, frames) for _ in range(1 if args.quick else 2))
     t_raw = min(raw_round_trip(payload, frames) for _ in range(2))
+    t_bytes = min(grpc_bytes_round_trip(payload, frames) for _ in range(1 if args.quick else 2))
     print(f"frame: 2048x1080 RGBA half EXR (zip), {len(payload) / 1e6:.2f} MB; {frames} frames there and back")
     print(f"grpc_mb_per_s: {mb / t_grpc:.1f}")
     print(f"grpc_frames_per_s: {frames / t_grpc:.1f}")
     print(f"raw_tcp_mb_per_s: {mb / t_raw:.1f}")
     print(f"raw_tcp_frames_per_s: {frames / t_raw:.1f}")
+    print(f"grpc_bytes_only_mb_per_s: {mb / t_bytes:.1f}")
     print(f"grpc_vs_raw_ratio: {t_raw / t_grpc:.3f}")
+    print(f"grpc_bytes_only_vs_raw_ratio: {t_raw / t_bytes:.3f}")
+    print(f"grpc_vs_grpc_bytes_only_ratio: {t_bytes / t_grpc:.3f}")
     return 0
 
 
