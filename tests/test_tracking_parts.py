@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from ned_server.errors import InvalidInput, NotFound
 from ned_server.tracking.alignment import align_frames, stable_points, umeyama
@@ -18,6 +19,7 @@ from ned_server.tracking.detection import (
 )
 from ned_server.tracking.eyes import blink_signal, eye_aperture, find_pupils
 from ned_server.tracking.identities import IdentityTracker, iou_matrix
+from ned_server.tracking.normal_equations import solve_arrow
 from ned_server.tracking.result import ShotTrack
 from ned_server.tracking.smoothing import one_euro, segments, smooth_track
 from ned_server.tracking.template import template_points
@@ -289,3 +291,40 @@ def test_track_file_write_is_atomic(tmp_path, monkeypatch) -> None:
     with pytest.raises(InvalidInput, match="cannot read the track file"):
         (tmp_path / "bad.npz").write_bytes(b"not a zip")
         ShotTrack.load(tmp_path / "bad.npz")
+
+
+# ---------------------------------------------------------------------------- the fit's linear algebra
+def _dense_system(blocks: torch.Tensor, off1: torch.Tensor, off2: torch.Tensor, cross: torch.Tensor,
+                  hss: torch.Tensor) -> torch.Tensor:
+    """The same system written out densely, to check the structured solve against."""
+    n, k, _ = blocks.shape
+    s = hss.shape[0]
+    h = torch.zeros(n * k + s, n * k + s, dtype=blocks.dtype)
+    for t in range(n):
+        h[t * k:(t + 1) * k, t * k:(t + 1) * k] = blocks[t]
+        h[t * k:(t + 1) * k, n * k:] = cross[t]
+        h[n * k:, t * k:(t + 1) * k] = cross[t].T
+    for d, values in ((1, off1), (2, off2)):
+        for t in range(n - d):
+            rows, cols = (t + d) * k + torch.arange(k), t * k + torch.arange(k)
+            h[rows, cols] = h[cols, rows] = values[t]
+    h[n * k:, n * k:] = hss
+    return h
+
+
+@pytest.mark.parametrize("frames,k,s", [(1, 3, 2), (2, 4, 0), (5, 3, 4), (8, 5, 6), (7, 2, 0)])
+def test_the_gauss_newton_system_is_solved_exactly(frames: int, k: int, s: int) -> None:
+    g = torch.Generator().manual_seed(frames * 100 + k * 10 + s)
+    dt = torch.float64
+    jac = torch.randn(frames, 6, k, generator=g, dtype=dt)
+    jac_s = torch.randn(frames, 6, s, generator=g, dtype=dt)
+    blocks = jac.transpose(1, 2) @ jac + 3.0 * torch.eye(k, dtype=dt)
+    cross = jac.transpose(1, 2) @ jac_s
+    hss = (jac_s.transpose(1, 2) @ jac_s).sum(0) + (3.0 + frames) * torch.eye(s, dtype=dt)
+    off1 = 0.4 * torch.randn(max(frames - 1, 0), k, generator=g, dtype=dt)
+    off2 = 0.4 * torch.randn(max(frames - 2, 0), k, generator=g, dtype=dt)
+    bx, bs = torch.randn(frames, k, generator=g, dtype=dt), torch.randn(s, generator=g, dtype=dt)
+    dx, ds = solve_arrow(blocks, off1, off2, cross, hss, bx, bs)
+    expected = torch.linalg.solve(_dense_system(blocks, off1, off2, cross, hss), torch.cat([bx.reshape(-1), bs]))
+    torch.testing.assert_close(torch.cat([dx.reshape(-1), ds]), expected, rtol=1e-10, atol=1e-10)
+    assert dx.shape == (frames, k) and ds.shape == (s,)

@@ -47,7 +47,9 @@ class SmoothingConfig:
 
     The One-Euro filter lowers its cut-off when the signal is still (jitter removed) and raises it
     with speed (fast motion followed). Run in both directions, the opposite lags cancel: the whole
-    shot is available offline, so no causal lag needs to be accepted.
+    shot is available offline, so no causal lag needs to be accepted. It smooths the track's 2D
+    outputs (landmarks, boxes, pupils, the alignment); the FLAME fit has its own temporal priors
+    (FitConfig) and sees the landmarks unsmoothed.
     """
 
     fps: float = 25.0
@@ -66,20 +68,28 @@ class SmoothingConfig:
 class FitConfig:
     """FLAME fitting to the landmarks of the whole shot at once."""
 
-    # "lbfgs" (quasi-Newton; converges in far fewer steps on this ill-conditioned problem) or "adam".
-    optimizer: str = "lbfgs"
-    iterations: int = 300
-    learning_rate: float = 0.03  # Adam only
+    # Most Levenberg-Marquardt steps of the full fit (it stops earlier once converged, usually after
+    # fewer than ten).
+    iterations: int = 50
     # Coarse stage first: only rigid pose and camera, so the expression does not absorb head motion.
-    rigid_iterations: int = 60
+    rigid_iterations: int = 30
     # Number of FLAME identity coefficients optimised (the rest stay 0).
     n_shape: int = 100
-    # Priors (squared L2 on the coefficients, which FLAME scales to unit variance).
+    # Priors: squared L2 on the coefficients (FLAME scales them to unit variance), relative to the
+    # data term in percent of the face. A coefficient whose unit value moves the landmarks less than
+    # sqrt(prior) % of the face is held near 0: with the expression's 0.05, anything subtler than
+    # about 0.22 % (a third of a pixel on a 150 px face) is treated as detector noise, not expression.
     shape_prior: float = 2e-3
-    expression_prior: float = 1e-3
+    expression_prior: float = 0.05
     jaw_prior: float = 1e-2
-    # Temporal smoothness: squared second differences over time, per frame.
-    expression_smoothness: float = 0.05
+    # Temporal smoothness: squared second differences over time, per frame, in about the data's units
+    # ("% of the face moved", see fitting.py). This is the only smoothing the fit sees: it is given the
+    # landmarks as detected (SmoothingConfig smooths the 2D outputs), so that head motion, speech and
+    # expression are each smoothed as what they are. The jaw opening's is low (speech opens and closes
+    # it in two or three frames); the expression's is high, or the components the landmarks barely see
+    # wander from frame to frame (a two-frame blink loses a little depth).
+    expression_smoothness: float = 2.0
+    jaw_smoothness: float = 0.05
     pose_smoothness: float = 2.0
     camera_smoothness: float = 2.0
     # Landmark weights by region (iBUG-68 groups); contour points move along the silhouette and are
@@ -101,7 +111,10 @@ class EyesConfig:
     """Pupils from the darkest pixels inside each eye contour; blinks from the eyelid aperture."""
 
     # Fraction of the eye region's pixels (the darkest) that take part in the pupil's mass centre.
-    dark_fraction: float = 0.35
+    dark_fraction: float = 0.1
+    # The eye contour is shrunk towards its centre by this fraction before the pupil is looked for,
+    # leaving out the lash lines and the lids' shadows (as dark as the iris) along the landmarks.
+    lid_margin: float = 0.25
     # The eye region is resampled so the eye is this many pixels wide, for sub-pixel precision on
     # small plates.
     eye_width_px: int = 40

@@ -10,20 +10,30 @@ Why Gauss-Newton and not a first-order optimiser: landmarks alone leave a long, 
 between a constant head turn and an asymmetric identity (and between a constant expression and the
 identity). Adam and L-BFGS crawl along it for thousands of steps; a Gauss-Newton step, which knows
 the curvature, crosses it in a few. The problem is a sum of squares whose parameters are mostly
-per-frame, so each step is a structured linear solve: per-frame blocks, the shared identity by a
-Schur complement, and the temporal smoothness coupling neighbours, solved by conjugate gradients
-preconditioned with the per-frame blocks + identity (exact except for the smoothness coupling).
-Levenberg-Marquardt damping keeps every accepted step a descent. Jacobians are exact and cheap:
-FLAME is linear in its coefficients for a fixed pose (``LandmarkFlame.linear_parts``); the six
-rotation angles use forward-mode derivatives.
+per-frame, so each step is a structured linear system (per-frame blocks, the smoothness coupling
+frames up to two apart, the shared identity), solved exactly by a block Cholesky factorisation
+along time and a Schur complement for the identity (normal_equations.py): an iterative solver
+stalls on exactly the flat directions the step has to cross. Levenberg-Marquardt damping keeps
+every accepted step a descent, and the fit converges in a handful of steps. Jacobians are cheap:
+FLAME is linear in its coefficients for a fixed pose (``LandmarkFlame.linear_parts``, exact); the
+six rotation angles take forward differences, all in one batched model evaluation.
 
 Units inside the loss are chosen so one set of weights suits any plate: landmark residuals are in
 percent of the face size (the median landmark-box size of the shot); smoothness is measured in
 about the same "percent of the face moved" (radians x 50, camera scale in log units x 50, camera
-offsets in percent of the face, expression coefficients times how far they move the landmarks).
-Priors are squared L2 on the coefficients, which FLAME scales to unit variance; the identity prior
-is counted once per frame, like the expression's, so a long shot does not push a constant smile
-into the identity.
+offsets in percent of the face, the jaw opening and the expression coefficients times how far they
+move the landmarks). An expression coefficient counts as moving them at least by what its prior
+allows (sqrt(expression_prior)): otherwise the components the landmarks barely see would be free to
+wander from frame to frame, held by neither the data nor the smoothness. The jaw opening has its
+own, lighter smoothness: speech opens and closes it several times a second.
+
+Priors are squared L2 on the coefficients, which FLAME scales to unit variance. In these units a
+coefficient whose unit value moves the landmarks by less than sqrt(prior) percent of the face (RMS)
+costs more than it explains: it is held near zero rather than fitted to detector noise. What 2D
+landmarks cannot tell apart stays a matter of the priors: a constant expression against the
+identity (the identity prior is counted once per frame, like the expression's, so a long shot does
+not push a constant smile into the identity), and expression components that move the 68 points
+alike.
 """
 
 from __future__ import annotations
@@ -42,11 +52,13 @@ from ..face3d.camera import fit_orthographic_camera, orthographic_to_pixels
 from .alignment import umeyama
 from .config import FitConfig
 from .flame_landmarks import LandmarkFlame
+from .normal_equations import solve_arrow
 from .smoothing import segments
 
 ROT_UNITS = 50.0  # % of face moved per radian
 CAM_SCALE_UNITS = 50.0  # % of face moved per unit of log scale
 CHUNK = 128  # frames per Jacobian chunk (bounds memory on long shots)
+ROT_STEP = 1e-6  # radians: forward-difference step of the rotation Jacobian (float64)
 N_RIGID = 9  # per-frame non-coefficient parameters: global rotation 3, jaw 3, camera 3
 
 
@@ -61,7 +73,7 @@ class FitResult:
     error: np.ndarray  # (T,) mean landmark distance in plate pixels
     landmarks: np.ndarray  # (T, 68, 2) the fitted model's landmarks in plate pixels
     ms_per_frame: float  # optimisation time
-    iterations: int = 0
+    iterations: int = 0  # Levenberg-Marquardt steps tried, both stages
 
 
 def landmark_weights(config: FitConfig) -> np.ndarray:
@@ -109,7 +121,8 @@ class _Problem:
         self.kappa = kappa
         lam = torch.zeros(self.k, dtype=x0.dtype, device=x0.device)
         lam[0:3] = config.pose_smoothness
-        lam[3:6] = config.pose_smoothness
+        lam[3] = config.jaw_smoothness
+        lam[4:6] = config.pose_smoothness
         lam[6:9] = config.camera_smoothness
         lam[9:] = config.expression_smoothness
         self.smooth_lam = lam
@@ -123,8 +136,12 @@ class _Problem:
     def set_weights(self, weights: torch.Tensor) -> None:
         self.sqrt_w = (weights / 68.0).sqrt()  # data term = sum over frames of mean over points
 
-    def set_exp_scale(self, scale: torch.Tensor) -> None:
-        self.kappa[9:] = scale
+    def set_exp_scale(self, jac: torch.Tensor) -> None:
+        """Smoothness units of the jaw opening and the coefficients from how far they move the landmarks."""
+        cols = torch.cat([torch.tensor([3]), torch.arange(N_RIGID, self.k)]).to(jac.device)
+        scale = _sensitivity(jac[:, :, cols])
+        self.kappa[3] = scale[0]
+        self.kappa[9:] = (scale[1:] ** 2 + self.config.expression_prior).sqrt()
 
     def active(self) -> torch.Tensor:
         """(k,) mask of the per-frame parameters being fitted in the current stage."""
@@ -168,8 +185,6 @@ class _Problem:
     # ------------------------------------------------------------------ Jacobians
     def jacobians(self) -> tuple[torch.Tensor, torch.Tensor]:
         """J (B, 136, k) per-frame and Js (B, 136, n_shape) identity Jacobians of the residuals."""
-        from torch.func import jvp
-
         B, k = self.B, self.k
         dt, dev = self.x.dtype, self.x.device
         jac = torch.zeros(B, 136, k, dtype=dt, device=dev)
@@ -181,20 +196,16 @@ class _Problem:
             s = x[:, 6]
             b = x.shape[0]
             sw = self.sqrt_w[None, :, None]
-
-            def pts_of(pose6: torch.Tensor, x: torch.Tensor = x) -> torch.Tensor:
-                full = torch.cat([pose6, x[:, 6:]], dim=1)
-                return self.points(self.shape, full)
-
-            pose6 = x[:, :6]
-            pts = None
+            # The six rotation angles by forward differences, all in one batched evaluation.
+            probe = x.repeat(7, 1)
             for i in range(6):
-                tangent = torch.zeros_like(pose6)
-                tangent[:, i] = 1.0
-                pts, dpts = jvp(pts_of, (pose6,), (tangent,))
+                probe[(i + 1) * b:(i + 2) * b, i] += ROT_STEP
+            all_pts = self.points(self.shape, probe)
+            pts = all_pts[:b]
+            for i in range(6):
+                dpts = (all_pts[(i + 1) * b:(i + 2) * b] - pts) / ROT_STEP
                 d = torch.stack([dpts[..., 0], -dpts[..., 1]], dim=-1) * s[:, None, None] * scale
                 jac[sl, :, i] = (d * sw).reshape(b, 136)
-            assert pts is not None
             # Camera: u = (s (X + tx)) h + W/2, v = -(s (Y + ty)) h + H/2.
             du_ds = torch.stack([pts[..., 0] + x[:, None, 7], -(pts[..., 1] + x[:, None, 8])], dim=-1) * scale
             jac[sl, :, 6] = (du_ds * sw).reshape(b, 136)
@@ -211,32 +222,29 @@ class _Problem:
         return jac, jac_s
 
     # ------------------------------------------------------------------ one damped Gauss-Newton step
-    def smooth_apply(self, v: torch.Tensor) -> torch.Tensor:
-        """(D2^T D2 (x) Lambda kappa^2) v along time, for (B, k) v."""
-        out = torch.zeros_like(v)
-        if self.triples.numel() == 0:
-            return out
-        q = v * self.kappa**2 * self.smooth_lam * self.active()
-        t0, t1, t2 = self.triples[:, 0], self.triples[:, 1], self.triples[:, 2]
-        d2 = q[t0] - 2 * q[t1] + q[t2]
-        out.index_add_(0, t0, d2)
-        out.index_add_(0, t1, -2 * d2)
-        out.index_add_(0, t2, d2)
-        return out
+    def smooth_weights(self) -> torch.Tensor:
+        """(k,) weight of each parameter's squared second differences (zero for frozen parameters)."""
+        return self.kappa**2 * self.smooth_lam * self.active()
 
-    def smooth_diag(self) -> torch.Tensor:
-        """Diagonal of the smoothness operator, (B, k)."""
-        count = torch.zeros(self.B, dtype=self.x.dtype, device=self.x.device)
+    def smooth_bands(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The smoothness operator D2^T D2 (x) diag(weights) as bands: diagonal (B, k), frame t with
+        t + 1 (B - 1, k) and with t + 2 (B - 2, k). A triple (a, a + 1, a + 2) adds c c^T, c = (1, -2, 1)."""
+        B, dt, dev = self.B, self.x.dtype, self.x.device
+        diag = torch.zeros(B, dtype=dt, device=dev)
+        off1 = torch.zeros(max(B - 1, 0), dtype=dt, device=dev)
+        off2 = torch.zeros(max(B - 2, 0), dtype=dt, device=dev)
         if self.triples.numel():
-            ones = torch.ones(len(self.triples), dtype=self.x.dtype, device=self.x.device)
-            count.index_add_(0, self.triples[:, 0], ones)
-            count.index_add_(0, self.triples[:, 1], 4 * ones)
-            count.index_add_(0, self.triples[:, 2], ones)
-        return count[:, None] * (self.kappa**2 * self.smooth_lam * self.active())[None]
+            a = self.triples[:, 0]
+            ones = torch.ones(len(a), dtype=dt, device=dev)
+            diag.index_add_(0, a, ones).index_add_(0, a + 1, 4 * ones).index_add_(0, a + 2, ones)
+            off1.index_add_(0, a, -2 * ones).index_add_(0, a + 1, -2 * ones)
+            off2.index_add_(0, a, ones)
+        w = self.smooth_weights()[None]
+        return diag[:, None] * w, off1[:, None] * w, off2[:, None] * w
 
     def solve(self, jac: torch.Tensor, jac_s: torch.Tensor, grad_x: torch.Tensor, grad_s: torch.Tensor,
-              mu: float, max_cg: int = 40, tol: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
-        """The damped Gauss-Newton step (dx (B, k), ds (n_shape,)) by preconditioned conjugate gradients."""
+              mu: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Levenberg-Marquardt step (dx (B, k), ds (n_shape,)), solved exactly (normal_equations)."""
         B = self.B
         active = self.active().to(jac.dtype)
         prior = self.prior * active if not self.rigid else torch.zeros_like(self.prior)
@@ -245,57 +253,18 @@ class _Problem:
         jtj = jac.transpose(1, 2) @ jac  # (B, k, k)
         cross = jac.transpose(1, 2) @ jac_s  # (B, k, S)
         hss = (jac_s.transpose(1, 2) @ jac_s).sum(0) + shape_prior * torch.eye(n_s, dtype=jac.dtype, device=jac.device)
-        sdiag = self.smooth_diag()
+        sdiag, off1, off2 = self.smooth_bands()
         diag_x = torch.diagonal(jtj, dim1=1, dim2=2) + prior + sdiag
-        diag_s = torch.diagonal(hss)
         # Marquardt damping, and frozen parameters pinned to zero steps.
         damp_x = mu * diag_x + 1e-9 + (1 - active)[None]
         blocks = jtj + torch.diag_embed(prior[None].expand(B, -1) + sdiag + damp_x)
-        hss_d = hss + torch.diag(mu * diag_s + 1e-9)
-        chol = torch.linalg.cholesky(blocks)
-        m_inv_c = torch.cholesky_solve(cross, chol)  # (B, k, S)
-        schur = hss_d - (cross.transpose(1, 2) @ m_inv_c).sum(0)
-        schur_chol = torch.linalg.cholesky(schur) if n_s else schur
-
-        def precond(rx: torch.Tensor, rs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            y = torch.cholesky_solve(rx[..., None], chol)[..., 0]
-            if n_s == 0:
-                return y, rs
-            zs = torch.cholesky_solve((rs - (cross.transpose(1, 2) @ y[..., None])[..., 0].sum(0))[:, None],
-                                      schur_chol)[:, 0]
-            zx = y - (m_inv_c @ zs[None, :, None])[..., 0]
-            return zx, zs
-
-        def hmul(vx: torch.Tensor, vs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            u = (jac @ vx[..., None])[..., 0] + ((jac_s @ vs[None, :, None])[..., 0] if n_s else 0.0)
-            ox = (jac.transpose(1, 2) @ u[..., None])[..., 0] + (prior + damp_x) * vx + self.smooth_apply(vx)
-            os_ = (jac_s.transpose(1, 2) @ u[..., None])[..., 0].sum(0) + shape_prior * vs + (mu * diag_s + 1e-9) * vs
-            return ox, os_
-
-        bx, bs = -0.5 * grad_x * active, -0.5 * grad_s
-        dx, ds = torch.zeros_like(bx), torch.zeros_like(bs)
-        rx, rs = bx.clone(), bs.clone()
-        zx, zs = precond(rx, rs)
-        px, ps = zx.clone(), zs.clone()
-        rz = (rx * zx).sum() + (rs * zs).sum()
-        b_norm = math.sqrt(float((bx**2).sum() + (bs**2).sum())) + 1e-30
-        for _ in range(max_cg):
-            hx, hs = hmul(px, ps)
-            alpha = rz / ((px * hx).sum() + (ps * hs).sum())
-            dx, ds = dx + alpha * px, ds + alpha * ps
-            rx, rs = rx - alpha * hx, rs - alpha * hs
-            if math.sqrt(float((rx**2).sum() + (rs**2).sum())) < tol * b_norm:
-                break
-            zx, zs = precond(rx, rs)
-            rz_new = (rx * zx).sum() + (rs * zs).sum()
-            px, ps = zx + (rz_new / rz) * px, zs + (rz_new / rz) * ps
-            rz = rz_new
+        hss_d = hss + torch.diag(mu * torch.diagonal(hss) + 1e-9)
+        dx, ds = solve_arrow(blocks, off1, off2, cross, hss_d, -0.5 * grad_x * active, -0.5 * grad_s)
         return dx * active, ds
 
 
-def _sensitivity(jac: torch.Tensor, n_rigid: int) -> torch.Tensor:
-    """RMS landmark motion (% of face) per unit of each expression coefficient, averaged over frames."""
-    col = jac[:, :, n_rigid:]
+def _sensitivity(col: torch.Tensor) -> torch.Tensor:
+    """RMS landmark motion (% of face) per unit of each Jacobian column, averaged over frames."""
     sens = col.pow(2).sum(dim=1).mean(dim=0).sqrt()  # rows carry sqrt(w / 68): a weighted mean over points
     return sens.clamp_min(1e-3 * float(sens.max().clamp_min(1e-12)))
 
@@ -355,7 +324,7 @@ def fit_shot(landmarks: np.ndarray, tracked: np.ndarray, flame: torch.nn.Module,
 
     stages = [(True, config.rigid_iterations), (False, config.iterations)]
     total = sum(n for _, n in stages)
-    done = 0
+    done = iterations = 0
     for rigid, max_iter in stages:
         if max_iter <= 0:
             continue
@@ -373,7 +342,7 @@ def fit_shot(landmarks: np.ndarray, tracked: np.ndarray, flame: torch.nn.Module,
             if jac is None:
                 jac, jac_s = prob.jacobians()
                 if not rigid and it == 0:
-                    prob.set_exp_scale(_sensitivity(jac, N_RIGID))
+                    prob.set_exp_scale(jac)
                     loss = float(prob.loss(prob.shape, prob.x))
                 shape_v = prob.shape[:, : prob.n_shape].clone().requires_grad_(not rigid)
                 x_v = prob.x.clone().requires_grad_(True)
@@ -381,6 +350,7 @@ def fit_shot(landmarks: np.ndarray, tracked: np.ndarray, flame: torch.nn.Module,
                 grad = torch.autograd.grad(prob.loss(full_shape, x_v), [x_v, shape_v] if not rigid else [x_v])
                 grad_x = grad[0]
                 grad_s = grad[1][0] if not rigid else torch.zeros(0, dtype=dt, device=device)
+            iterations += 1
             dx, ds = prob.solve(jac, jac_s, grad_x, grad_s, mu)
             new_x = prob.x + dx
             new_x[:, 6] = new_x[:, 6].clamp_min(1e-6)
@@ -416,6 +386,7 @@ def fit_shot(landmarks: np.ndarray, tracked: np.ndarray, flame: torch.nn.Module,
     out.error[rows] = err.cpu().numpy()
     out.landmarks[rows] = pts.cpu().numpy()
     out.ms_per_frame = 1000.0 * elapsed / B
+    out.iterations = iterations
     return out
 
 

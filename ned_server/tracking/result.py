@@ -52,8 +52,9 @@ class ShotTrack:
     (ned_server.face3d). ``expression51`` is the manipulator's vector: jaw opening (pose[:, 6])
     then the 50 expression coefficients. ``pupils`` is (T, eye, xy), the actor's right eye
     (landmarks 36-41) first. ``blink`` is 0 (open) .. 1 (closed). ``alignment`` maps plate pixels
-    to the ``crop_size`` aligned crop. ``fit_error`` is the mean landmark reprojection error of the
-    fitted model in plate pixels.
+    to the ``crop_size`` aligned crop. ``fit_error`` is the mean distance in plate pixels from the
+    fitted model's landmarks to the landmarks detected (or given), before any smoothing: about the
+    detector's noise when the fit is right (the fit does not chase that noise), more when it is not.
     """
 
     frames: np.ndarray

@@ -5,10 +5,11 @@ the landmarks given), measure what needs pixels while the frame is here (pupils;
 the fit is initialised by DECA), and follow the faces as identities. A 4K shot of 1000 frames
 therefore costs a few megabytes of landmarks, never the frames.
 
-Then, on the chosen face only: smooth landmarks and pupils over time (zero lag), boxes and blinks
-from the smoothed landmarks, the FLAME fit over the whole shot at once, and the per-frame
-alignment to the template. Frames where the face is missing are reported untracked with the reason
-and hold the nearest tracked frame's values; the shot goes on.
+Then, on the chosen face only: smooth landmarks and pupils over time (zero lag), boxes from the
+smoothed landmarks, the FLAME fit over the whole shot at once (on the landmarks as detected: it
+has temporal priors of its own), blinks from the fitted eyelids, and the per-frame alignment to the
+template. Frames where the face is missing are reported untracked with the reason and hold the
+nearest tracked frame's values (all of them, blinks included); the shot goes on.
 """
 
 from __future__ import annotations
@@ -166,12 +167,16 @@ def _analyse(detections: Mapping[int, FaceDetection], numbers: list[int], any_de
     lm = smooth_track(raw, tracked, face_px, sm, group=2)
     pupil_s = smooth_track(pupils, tracked, face_px, sm, group=2)
     boxes = np.stack([landmark_box(p) for p in lm])
-    blink = blink_signal(lm, tracked, config.eyes)
 
     if cancelled():
         raise Cancelled("tracking was cancelled")
-    fit = fit_shot(lm, tracked, flame, config.fit, frame_size=size, device=device,
+    # The fit takes the landmarks as detected: its own temporal priors tell head motion, speech and
+    # expression apart, where smoothing the points beforehand as well would damp the speech twice.
+    fit = fit_shot(raw, tracked, flame, config.fit, frame_size=size, device=device,
                    deca_codes=deca_codes if have_deca else None, progress=progress, cancelled=cancelled)
+    # Blinks from the fitted model's eyelids: the 3D fit ties both eyes and both lids together, so
+    # they are steadier than the detected lid points, and nothing smooths a two-frame blink away.
+    blink = blink_signal(fit.landmarks, tracked, config.eyes)
     progress("align", 0, T)
     alignment = align_frames(lm, tracked, config.alignment, sm)
     progress("align", T, T)
@@ -182,8 +187,8 @@ def _analyse(detections: Mapping[int, FaceDetection], numbers: list[int], any_de
         boxes=fill_untracked(boxes, tracked), landmarks=fill_untracked(lm, tracked), shape=fit.shape,
         expression=fill_untracked(fit.expression, tracked), pose=fill_untracked(fit.pose, tracked),
         camera=fill_untracked(fit.camera, tracked), expression51=fill_untracked(expression51, tracked),
-        pupils=fill_untracked(pupil_s, tracked), blink=blink, alignment=alignment, frame_size=size or (0, 0),
-        crop_size=config.alignment.crop_size, fit_error=np.where(tracked, fit.error, 0.0))
+        pupils=fill_untracked(pupil_s, tracked), blink=fill_untracked(blink, tracked), alignment=alignment,
+        frame_size=size or (0, 0), crop_size=config.alignment.crop_size, fit_error=np.where(tracked, fit.error, 0.0))
 
 
 def _checked_detection(det: FaceDetection, frame: int) -> FaceDetection:
