@@ -8,8 +8,10 @@ everything under the actor's folder in the store:
     actors/<id>/training/         RendererTrainer's run: latest.pth, renderer.pth, curves, samples
 
 The clips are made once (the plates are read, aligned and conditioned) and reused when the job
-resumes after a restart; the trainer itself resumes from latest.pth, so a killed server loses at
-most one checkpoint interval. A request is checked before the job is queued (ids, shots tracked,
+resumes after a restart; a shot's clips count as made only once its ``data/<shot>.r<res>.json``
+lists them, so a kill between two clips makes them again instead of training on part of the shot.
+The trainer itself resumes from latest.pth, so a killed server loses at most one checkpoint
+interval. A request is checked before the job is queued (ids, shots tracked,
 preset, the base actor), so a mistake is an error on the call rather than a failed job later.
 """
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,26 +112,54 @@ def training_clips(store: Store, models: Models, p: TrainActorParams, colour: Sh
     clips = []
     conditioner = models.conditioner(resolution)
     for n, shot_id in enumerate(p.shot_ids):
-        done = sorted(folder.glob(f"{shot_id}.r{resolution}.*.npz"))
-        if done:
+        done = _made_clips(folder, shot_id, resolution)
+        if done is not None:
             clips.extend(load_clip(f) for f in done)
             continue
+        for stale in folder.glob(f"{shot_id}.r{resolution}.*.npz"):
+            stale.unlink()  # part of a set a kill interrupted
         shot = Shot.load(store.require_shot(shot_id))
         track = cached_track(store, models, shot, p.face_id)
         if track is None:
             raise Precondition(f"shot {shot_id!r} lost its tracking{_face(p.face_id)}: run Track on it again")
+        frames = network_frames(store, shot, colour)
         if ctx is not None:
             ctx.report(n, len(p.shot_ids), f"preparing shot {shot_id} ({len(shot.frames)} frames)")
             ctx.check_cancelled()
-        made = actor_clips_from_shot(track, network_frames(store, shot, colour), conditioner, name=shot_id,
+            frames = _until_cancelled(frames, ctx)
+        made = actor_clips_from_shot(track, frames, conditioner, name=shot_id,
                                      actor=p.actor_id, min_length=seq_len + MIN_CLIP_FRAMES_EXTRA)
-        for k, clip in enumerate(made):
-            save_clip(clip, folder / f"{shot_id}.r{resolution}.{k:03d}.npz")
+        names = [f"{shot_id}.r{resolution}.{k:03d}.npz" for k in range(len(made))]
+        for name, clip in zip(names, made):
+            save_clip(clip, folder / name)
+        write_json(_clip_list(folder, shot_id, resolution), {"clips": names})
         clips.extend(made)
     if not clips:
         raise InvalidInput(f"the shots {', '.join(p.shot_ids)} hold no run of at least {seq_len + 1} tracked "
                            "frames to train on: use longer shots or shots where the face is tracked")
     return clips
+
+
+def _clip_list(folder: Path, shot_id: str, resolution: int) -> Path:
+    return folder / f"{shot_id}.r{resolution}.json"
+
+
+def _made_clips(folder: Path, shot_id: str, resolution: int) -> list[Path] | None:
+    """The clip files of a shot whose set was completed, or None when it must be made (again)."""
+    try:
+        names = read_json(_clip_list(folder, shot_id, resolution))["clips"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    files = [folder / str(name) for name in names]
+    return files if all(f.is_file() for f in files) else None
+
+
+def _until_cancelled(frames: Iterable[tuple[int, Any]], ctx: JobContext) -> Iterator[tuple[int, Any]]:
+    """The frames, checking for a cancel before each: reading and aligning a long shot takes a while,
+    and CancelJob must stop the job within a second."""
+    for item in frames:
+        ctx.check_cancelled()
+        yield item
 
 
 def make_job(store: Store, models: Models, vgg_path: Path | None,
@@ -168,6 +198,7 @@ def _train(store: Store, models: Models, p: TrainActorParams, ctx: JobContext, v
                  base=p.init_from, message="preparing the training data", ready=actor_renderer_path(
                      store, p.actor_id).is_file())
     clips = training_clips(store, models, p, colour, config.resolution, config.seq_len, ctx)
+    ctx.check_cancelled()
     vgg = str(vgg_path) if vgg_path is not None and vgg_path.is_file() and config.losses.lambda_vgg > 0 else None
     if config.losses.lambda_vgg > 0 and vgg is None:
         log.warning("VGG-19 weights not found (%s): training %s without the perceptual loss", vgg_path, p.actor_id)

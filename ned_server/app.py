@@ -30,6 +30,16 @@ log = logging.getLogger("ned_server")
 MESSAGE_LIMIT = (1 << 20) + (64 << 10)
 
 
+def rpc_threads(config: ServerConfig) -> int:
+    """RPC threads: ``workers`` for everything else, plus one for each request the device queue can hold.
+
+    A request waiting for the device keeps its RPC thread, so a pool of only ``workers`` threads is
+    used up by queued work long before the queue is full: CancelJob and GetInfo then hang behind
+    it, and the queue's own limit (RESOURCE_EXHAUSTED with a retry hint) is never reached.
+    """
+    return config.workers + config.limits.device_slots + config.limits.max_waiting
+
+
 class NedServer:
     """A running server: ``start()``, then ``wait()`` or ``stop()``."""
 
@@ -42,8 +52,9 @@ class NedServer:
             interceptors.append(TokenInterceptor(
                 config.token, protect_health=config.auth_health, protect_reflection=config.auth_reflection
             ))
+        threads = rpc_threads(config)
         self.grpc_server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="ned-rpc"),
+            futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ned-rpc"),
             interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", MESSAGE_LIMIT),
@@ -53,7 +64,7 @@ class NedServer:
                 ("grpc.http2.max_pings_without_data", 0),
                 ("grpc.keepalive_permit_without_calls", 1),
             ],
-            maximum_concurrent_rpcs=config.workers * 4,
+            maximum_concurrent_rpcs=threads * 4,
         )
         rpc.add_NedServicer_to_server(NedService(self.pipeline), self.grpc_server)
         self.health = health.HealthServicer()

@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -69,6 +71,18 @@ def _window(w: Window) -> tuple[int, int, int, int]:
     return (w.x, w.y, w.width, w.height)
 
 
+# Striped, so the locks stay a fixed handful however many shots a long-running server sees.
+_PUBLISH_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+@contextmanager
+def _publishing(store: Store, shot_id: str) -> Iterator[None]:
+    """One shot id is published by one request at a time: two clients sending the same shot at once
+    (farm chunks of one shot) must both find or make it, not race each other's renames."""
+    with _PUBLISH_LOCKS[hash((str(store.root), shot_id)) % len(_PUBLISH_LOCKS)]:
+        yield
+
+
 def sweep_incoming(store: Store) -> None:
     """Remove half-received shots left by a killed server: they were never visible as shots."""
     for path in (store.root / "shots").glob(INCOMING_PREFIX + "*"):
@@ -82,28 +96,40 @@ def receive_shot(
     shot_id: str = "",
     on_frame: Callable[[int, int], None] = lambda received, frame: None,
     cancelled: Callable[[], bool] = lambda: False,
+    announced: int = 0,
 ) -> Shot | None:
-    """Store the streamed frames as a shot and return it; None when no frame was sent at all."""
+    """Store the streamed frames as a shot and return it; None when no frame was sent at all (or
+    the caller went away).
+
+    ``announced``: the frame count the client said it would send (0: not said). A stream that ends
+    short of it was cut (a client killed mid-upload can end its stream as if it were done), and a
+    partial shot must never be published under the client's shot id.
+    """
     if shot_id:
         check_id("shot", shot_id)
     staging = store.root / "shots" / f"{INCOMING_PREFIX}{uuid.uuid4().hex}"
     (staging / "frames").mkdir(parents=True)
     try:
         shot = _receive_into(staging, frames, limits, on_frame, cancelled)
-        if shot is None:
+        if shot is None or cancelled():
             return None
+        if 0 < len(shot.frames) < announced:
+            raise InvalidInput(f"the stream ended after {len(shot.frames)} of the {announced} frames the request "
+                               "announced (frame_count): the client stopped or lost its connection; send the shot "
+                               "again")
         shot.shot_id = shot_id or f"shot-{shot.content_hash[:16]}"
         final = store.shot_dir(shot.shot_id)
-        if (final / "shot.json").is_file() and Shot.load(final).content_hash == shot.content_hash:
-            return Shot.load(final)  # same frames again: keep the shot and its cached tracking
-        shot.save(staging)
-        if final.exists():
-            trash = final.with_name(f"{INCOMING_PREFIX}old-{uuid.uuid4().hex}")
-            os.replace(final, trash)
-            os.replace(staging, final)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, final)
+        with _publishing(store, shot.shot_id):
+            if (final / "shot.json").is_file() and Shot.load(final).content_hash == shot.content_hash:
+                return Shot.load(final)  # same frames again: keep the shot and its cached tracking
+            shot.save(staging)
+            if final.exists():
+                trash = final.with_name(f"{INCOMING_PREFIX}old-{uuid.uuid4().hex}")
+                os.replace(final, trash)
+                os.replace(staging, final)
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                os.replace(staging, final)
         return shot
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -198,12 +198,16 @@ class JobManager:
 
     def watch(self, job_id: str, stop: Callable[[], bool] = lambda: False) -> Iterator[JobUpdate]:
         """Updates of one job until it ends (or ``stop()`` turns true, e.g. the client left)."""
-        record = self.get(job_id)
+        live = self.get(job_id)
         inbox: queue.Queue[JobUpdate] = queue.Queue(maxsize=256)
         with self._lock:
             self._watchers.setdefault(job_id, []).append(inbox)
         try:
-            yield JobUpdate(_copy(record))
+            # A snapshot taken once the inbox is registered: every later change arrives in the inbox.
+            # (Testing the live record instead would end the watch, without its final update, when
+            # the job ends between two updates.)
+            record = _copy(live)
+            yield JobUpdate(record)
             while record.state in ACTIVE and not stop():
                 try:
                     update = inbox.get(timeout=0.2)

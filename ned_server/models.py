@@ -143,11 +143,16 @@ class Models:
         key = ("manipulator", str(source), source.stat().st_mtime_ns)
 
         def build() -> EmotionManipulator:
+            from .manipulator.checkpoint import CheckpointError
             from .manipulator.config import InferenceConfig
             from .manipulator.inference import EmotionManipulator
 
             log.info("loading the emotion manipulator from %s", source)
-            return EmotionManipulator(source, InferenceConfig(device=self.device), device=self.device)
+            try:
+                return EmotionManipulator(source, InferenceConfig(device=self.device), device=self.device)
+            except CheckpointError as exc:  # the server's file, not the request, is at fault
+                raise Precondition(f"the emotion manipulator on this server cannot be loaded: {exc}; replace "
+                                   f"{source}") from None
 
         return self._once(key, build)
 
@@ -161,10 +166,15 @@ class Models:
         key = ("renderer", actor_id, path.stat().st_mtime_ns)
 
         def build() -> FaceRenderer:
+            from .renderer.checkpoint import RendererCheckpointError
             from .renderer.inference import FaceRenderer
 
             log.info("loading the renderer of actor %s from %s", actor_id, path)
-            return FaceRenderer(path, device=self.device)
+            try:
+                return FaceRenderer(path, device=self.device)
+            except RendererCheckpointError as exc:  # damaged, or not a tensors-only file: never run it
+                raise Precondition(f"the renderer of actor {actor_id!r} cannot be loaded ({exc}); train the "
+                                   "actor again") from None
 
         with self._lock:
             for old in [k for k in self._cache if isinstance(k, tuple) and k[:2] == ("renderer", actor_id)

@@ -228,8 +228,9 @@ class Pipeline:
         shot_id: str = "",
         on_frame: Callable[[int, int], None] = lambda received, frame: None,
         cancelled: Cancelled = _never,
+        announced: int = 0,
     ) -> Shot | None:
-        return receive_shot(self.store, frames, self.config.limits, shot_id, on_frame, cancelled)
+        return receive_shot(self.store, frames, self.config.limits, shot_id, on_frame, cancelled, announced)
 
     def load_shot(self, shot_id: str) -> Shot:
         return Shot.load(self.store.require_shot(shot_id))
@@ -242,7 +243,7 @@ class Pipeline:
             if received == 1 or received % 8 == 0:
                 emit(ProgressEvent("receive", received, max(total, received), f"received frame {frame}"))
 
-        shot = self.receive_shot(frames, shot_id, on_frame, stopped)
+        shot = self.receive_shot(frames, shot_id, on_frame, stopped, announced=total)
         if shot is None:
             if stopped():
                 from .errors import Cancelled as CancelledError

@@ -34,6 +34,13 @@ _JOB_STATES = {
 
 
 def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    code, message = _status_of(exc)
+    # A status must reach the client: text quoted from a corrupt file (a channel name that is not
+    # UTF-8 arrives as lone surrogates) would make gRPC fail to send it at all.
+    return code, message.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, NedError):
         return getattr(grpc.StatusCode, exc.code), str(exc)
     if isinstance(exc, KeyError):

@@ -84,8 +84,9 @@ class Store:
         check_id(kind.rstrip("s"), item_id)
         base = self.root / kind / item_id
         path = base.joinpath(*parts).resolve()
-        if not path.is_relative_to(self.root / kind):
-            raise InvalidInput(f"path {'/'.join(parts)!r} escapes the store")
+        if not path.is_relative_to(self.root / kind):  # a symlink, or parts with ".."
+            where = "/".join((item_id, *parts))
+            raise InvalidInput(f"{kind.rstrip('s')} {item_id!r}: {where!r} escapes the store; it is not served")
         return path
 
     # -- shots

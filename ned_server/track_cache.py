@@ -4,8 +4,10 @@ Tracking a shot is the slow, once-per-shot part of the pipeline; changing the em
 redo it. A track is kept beside the shot's frames as ``tracks/<face>.npz`` (ShotTrack's own
 atomic, pickle-free file) plus ``tracks/<face>.json`` saying what it was made from: the FLAME
 model, the landmark source (detector, or a digest of the landmarks another tracker sent) and the
-tracking settings' version. The .json is written after the .npz, and a track is only served
-when both agree, so a server killed mid-write leaves the cache complete or absent.
+tracking settings' version and the .npz's SHA-256. The .json is written after the .npz, and a
+track is only served when both agree (the digest matches the very file read), so a server killed
+mid-write, two writers of one shot interleaving, or a damaged file leave the cache complete or
+absent: an unreadable track is tracked again, never an error and never another track's result.
 
 A Track request is served from the cache when its inputs match; Manipulate and ExtractStyle take
 whatever track the shot has for that face, so a shot tracked with landmarks from another tracker
@@ -15,6 +17,9 @@ keeps using them.
 from __future__ import annotations
 
 import hashlib
+import os
+import uuid
+import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +30,7 @@ from .errors import InvalidInput
 from .store import Store, read_json, write_json
 from .tracking.result import ShotTrack
 
-TRACK_VERSION = 1  # bump when the tracking stage's output changes meaning
+TRACK_VERSION = 2  # bump when the tracking stage's output changes meaning
 
 
 @dataclass(frozen=True)
@@ -70,19 +75,34 @@ def load_track(store: Store, shot_id: str, key: TrackKey, exact: bool = True) ->
     if exact and meta.get("landmarks") != key.landmarks:
         return None
     try:
+        before = npz.stat()
+        digest = _sha256(npz)
         track = ShotTrack.load(npz)
-    except InvalidInput:
-        return None
-    if meta.get("frames") != len(track):
-        return None  # .json of another .npz: a write was interrupted between the two
+        after = npz.stat()
+    except (InvalidInput, OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None  # damaged or unreadable: absent, so the shot is tracked again
+    if (before.st_ino, before.st_mtime_ns) != (after.st_ino, after.st_mtime_ns):
+        return None  # replaced while being read
+    if meta.get("sha256", digest) != digest or meta.get("frames") != len(track):
+        return None  # .json of another .npz: a write was interrupted between the two, or two interleaved
     return track
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def save_track(store: Store, shot_id: str, key: TrackKey, track: ShotTrack) -> None:
     npz, meta_path = _paths(store, shot_id, key.face_name)
     meta_path.unlink(missing_ok=True)  # no stale description survives a new .npz
-    track.save(npz)
-    write_json(meta_path, {**asdict(key), "frames": len(track), "chosen_face": track.face_id})
+    # Hash the file this call wrote, not whatever lies at ``npz`` by then (another writer's).
+    staged = track.save(npz.with_name(f".{npz.name}.{uuid.uuid4().hex}.tmp"))
+    try:
+        digest = _sha256(staged)
+        os.replace(staged, npz)
+    finally:
+        staged.unlink(missing_ok=True)
+    write_json(meta_path, {**asdict(key), "frames": len(track), "chosen_face": track.face_id, "sha256": digest})
 
 
 def any_track(store: Store, shot_id: str, face_id: int | None, flame: str) -> ShotTrack | None:

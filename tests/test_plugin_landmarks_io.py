@@ -56,5 +56,5 @@ def test_bad_files(tmp_path: Path, text: str, match: str) -> None:
 def test_long_csv_missing_point(tmp_path: Path) -> None:
     rows = [f"1001,{i},1,2" for i in range(67)]
     (tmp_path / "l.csv").write_text("\n".join(rows))
-    with pytest.raises(LandmarkFileError, match="points 0..67"):
+    with pytest.raises(LandmarkFileError, match=r"points 0\.\.67"):
         read_landmarks(tmp_path / "l.csv")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -371,11 +372,18 @@ class RendererTrainer:
         self._trim_history()
         before_path = self.out_dir / BEFORE
         if before_path.is_file():
-            with np.load(before_path) as z:
+            with np.load(before_path, allow_pickle=False) as z:
                 before = z["before"]
         else:
             before = self.render_samples()
-            np.savez(before_path, before=before)
+            # Atomically: a kill mid-write must not leave a torn file that fails every resume.
+            tmp = before_path.with_name(f".{before_path.name}.{os.getpid()}.tmp")
+            try:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, before=before)
+                os.replace(tmp, before_path)
+            finally:
+                tmp.unlink(missing_ok=True)
         start_it, t0 = self.iteration, time.monotonic()
         sums: dict[str, float] = {}
         count = 0

@@ -27,6 +27,7 @@ bytes (the server hashes them to find a re-sent shot).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -278,8 +279,8 @@ def decode_exr(
     try:
         with open(path, "wb") as fh:
             fh.write(data)
-        return _read(path, label=label, channels=channels, require=require,
-                     allow_nonfinite=allow_nonfinite, part=part)
+        return _read_safely(path, label=label, channels=channels, require=require,
+                            allow_nonfinite=allow_nonfinite, part=part)
     finally:
         os.unlink(path)
 
@@ -303,8 +304,8 @@ def read_exr(
     except OSError as exc:
         raise FrameError(f"{label}: cannot open: {exc.strerror or exc}") from None
     _check_magic(head, size, label)
-    return _read(str(p), label=label, channels=channels, require=require,
-                 allow_nonfinite=allow_nonfinite, part=part)
+    return _read_safely(str(p), label=label, channels=channels, require=require,
+                        allow_nonfinite=allow_nonfinite, part=part)
 
 
 def read_exr_region(
@@ -389,6 +390,18 @@ def _open_part(inp: oiio.ImageInput, part: int | str | None, label: str) -> oiio
             return inp.spec()
     inp.geterror()
     raise FrameError(f"{label}: no part {part!r} in this multi-part EXR (parts: {', '.join(names)})")
+
+
+def _read_safely(path: str, *, label: str, **options: object) -> Frame:
+    """:func:`_read`, where text OIIO cannot hand to Python (a corrupt header's channel or attribute
+    names, or its error message quoting them, that are not UTF-8) becomes a FrameError too."""
+    try:
+        return _read(path, label=label, **options)  # type: ignore[arg-type]
+    except UnicodeDecodeError:
+        with contextlib.suppress(UnicodeDecodeError):
+            oiio.geterror()
+        raise FrameError(f"{label}: corrupt or truncated EXR header (it holds names or text that are not "
+                         "valid UTF-8)") from None
 
 
 def _read(
