@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InvalidInput
+from .errors import InvalidInput, NotFound
 from .intake import Shot
 from .models import Models
 from .shot_frames import ShotColour, network_frames
 from .store import Store
-from .track_cache import TrackKey, any_track, landmarks_digest, load_track, save_track
+from .track_cache import TrackKey, any_track, known_faces, landmarks_digest, load_track, save_track
 from .tracking.config import TrackingConfig
 from .tracking.result import ShotTrack
 
@@ -89,6 +89,10 @@ def track_stored_shot(
         cached = load_track(store, shot.shot_id, key)
         if cached is None and reuse_any and not landmarks:
             cached = cached_track(store, models, shot, face_id)
+            faces = known_faces(store, shot.shot_id, models.flame_identity()) if face_id is not None else None
+            if cached is None and faces is not None and face_id not in faces:
+                raise NotFound(f"face id {face_id} is not in shot {shot.shot_id!r}; Track found the faces "
+                               f"{', '.join(map(str, faces))}")
         if cached is not None:
             return TrackOutcome(cached, from_cache=True)
 

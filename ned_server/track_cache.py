@@ -106,5 +106,17 @@ def save_track(store: Store, shot_id: str, key: TrackKey, track: ShotTrack) -> N
 
 
 def any_track(store: Store, shot_id: str, face_id: int | None, flame: str) -> ShotTrack | None:
-    """Whatever track the shot has for this face choice (made from any landmark source)."""
-    return load_track(store, shot_id, TrackKey(face_id, "", flame), exact=False)
+    """Whatever track the shot has for this face choice (made from any landmark source); for an
+    explicit face id, also the default track when the face it chose is that one."""
+    track = load_track(store, shot_id, TrackKey(face_id, "", flame), exact=False)
+    if track is None and face_id is not None:
+        default = load_track(store, shot_id, TrackKey(None, "", flame), exact=False)
+        if default is not None and default.face_id == face_id:
+            return default
+    return track
+
+
+def known_faces(store: Store, shot_id: str, flame: str) -> list[int] | None:
+    """The face ids the shot's default track found, or None when the shot has no track yet."""
+    default = load_track(store, shot_id, TrackKey(None, "", flame), exact=False)
+    return None if default is None else [f.id for f in default.faces]

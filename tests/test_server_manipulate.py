@@ -100,6 +100,7 @@ def test_bad_requests_get_clear_statuses_and_the_server_keeps_serving(client, se
         (dict(shot_id="no-such-shot"), "NOT_FOUND", "no-such-shot"),
         (dict(shot_id="../../etc"), "INVALID_ARGUMENT", "invalid shot id"),
         (dict(emotion=pb.EmotionControl(reference_style=[0.1] * 3)), "INVALID_ARGUMENT", "16"),
+        (dict(face_id=4), "NOT_FOUND", "face id 4"),
     ]
     for kw, code, text in cases:
         with pytest.raises(NedClientError) as err:
@@ -113,6 +114,8 @@ def test_bad_requests_get_clear_statuses_and_the_server_keeps_serving(client, se
     assert err.value.code == "FAILED_PRECONDITION" and "train" in str(err.value)
     plates, _ = _run(client)
     assert len(plates) == 24
+    # the face the default track chose, asked for by its id, is the same track
+    assert [p.exr for p in _run(client, face_id=0)[0]] == [p.exr for p in plates]
 
 
 def test_manipulate_without_a_manipulator_names_the_missing_asset(client, server, shot):

@@ -44,8 +44,11 @@ def _never() -> bool:
 def _check_frame(frame: int, image: object, size: tuple[int, int] | None) -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise InvalidInput(f"frame {frame} is a {type(image).__name__}, expected an (H, W, 3) float32 image")
-    if image.ndim != 3 or image.shape[2] < 3 or image.shape[0] < 8 or image.shape[1] < 8:
+    if image.ndim != 3 or image.shape[2] < 3:
         raise InvalidInput(f"frame {frame} has shape {image.shape}; expected (height, width, 3) RGB")
+    if image.shape[0] < 8 or image.shape[1] < 8:
+        raise InvalidInput(f"frame {frame} is {image.shape[1]}x{image.shape[0]} pixels: too small to hold a face "
+                           "(at least 8x8; a face needs far more to be tracked well)")
     if not np.issubdtype(image.dtype, np.floating):
         raise InvalidInput(f"frame {frame} has dtype {image.dtype}; expected float32 display-referred sRGB "
                            "in [0, 1]")
