@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-waiting", type=int, help="requests allowed to queue before RESOURCE_EXHAUSTED")
     parser.add_argument("--grace", type=float, help="seconds SIGTERM waits for in-flight calls (default 30)")
     parser.add_argument("--auth-health", action="store_true", help="require the token for health checks too")
+    parser.add_argument("--keep-details", action="store_true",
+                        help="manipulated expressions = the performance plus the change the target style makes "
+                        "(intensity 0 then returns the performance exactly) instead of the paper's generator output")
     parser.add_argument("--no-resume", action="store_true", help="do not resume jobs interrupted by a restart")
     parser.add_argument("--checkpoint-every", type=int, metavar="N",
                         help="TrainActor checkpoint interval in iterations: a killed server loses at most N "
@@ -68,6 +71,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     if args.grace is not None:
         config.shutdown_grace_s = args.grace
     config.auth_health = args.auth_health
+    config.manipulator_keep_details = args.keep_details
     config.resume_interrupted_jobs = not args.no_resume
     if args.checkpoint_every is not None:
         config.checkpoint_every = args.checkpoint_every

@@ -74,6 +74,12 @@ class ServerConfig:
     models_dir: Path = field(default_factory=_default_models)
     device: str = field(default_factory=lambda: os.environ.get("NED_DEVICE", "auto"))
     workers: int = 16
+    # The manipulator's output: False (default) is the paper's, the generator's sequence itself;
+    # True adds only the change the target style makes to the performance
+    # (manipulator.config.InferenceConfig.keep_details), so intensity 0 returns the actor's own
+    # expressions exactly and tracking detail the network cannot reproduce is kept, at some cost in
+    # how clearly the target emotion reads (tests/bench/manipulator.py measures both).
+    manipulator_keep_details: bool = False
     # torch's CPU threads for the pipeline; 0 keeps torch's default (one per core). Small networks
     # on a busy CPU often run fastest on one.
     torch_threads: int = 0

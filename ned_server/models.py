@@ -52,8 +52,10 @@ def actor_renderer_path(store: Store, actor_id: str) -> Path:
 
 
 class Models:
-    def __init__(self, models_dir: Path, assets: dict[str, Asset], store: Store, device: str) -> None:
+    def __init__(self, models_dir: Path, assets: dict[str, Asset], store: Store, device: str,
+                 keep_details: bool = False) -> None:
         self.models_dir = Path(models_dir)
+        self.keep_details = keep_details
         self.assets = assets
         self.store = store
         self.device = device
@@ -149,7 +151,8 @@ class Models:
 
             log.info("loading the emotion manipulator from %s", source)
             try:
-                return EmotionManipulator(source, InferenceConfig(device=self.device), device=self.device)
+                return EmotionManipulator(source, InferenceConfig(device=self.device, keep_details=self.keep_details),
+                                          device=self.device)
             except CheckpointError as exc:  # the server's file, not the request, is at fault
                 raise Precondition(f"the emotion manipulator on this server cannot be loaded: {exc}; replace "
                                    f"{source}") from None

@@ -146,7 +146,8 @@ class Pipeline:
         self.scheduler = DeviceScheduler(lim.device_slots, lim.max_waiting, lim.retry_after_s)
         self.jobs = JobManager(self.store)
         self.assets: dict[str, Asset] = load_manifest()
-        self.models = Models(config.models_dir, self.assets, self.store, self.device)
+        self.models = Models(config.models_dir, self.assets, self.store, self.device,
+                             keep_details=config.manipulator_keep_details)
         self._colours: dict[str, Any] = {}
         self._colour_lock = threading.Lock()
         self._register_jobs()

@@ -141,3 +141,7 @@ class InferenceConfig:
     # Intensity 0 then returns the input exactly, and whatever detail G cannot reproduce is kept;
     # the cost is a second generator pass. False = the paper's output.
     keep_details: bool = False
+    # The jaw opening never goes below this (radians; FLAME's closed mouth is 0) unless the input's
+    # own jaw does at that frame: a style learnt on one actor's data can push an unseen actor's
+    # jaw "more closed than closed", which tears the mesh at the lips. None leaves it alone.
+    jaw_floor: float | None = 0.0

@@ -30,7 +30,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,11 +156,17 @@ class ExpressionDataset:
         return cls(clips)
 
     @classmethod
-    def synthetic(cls, num_clips_per_emotion: int, frames: int, seed: int = 0, num_actors: int = 4
-                  ) -> ExpressionDataset:
+    def synthetic(cls, num_clips_per_emotion: int, frames: int, seed: int = 0, num_actors: int = 4,
+                  tracked: bool = False, progress: Callable[[int, int], None] | None = None) -> ExpressionDataset:
+        """The synthetic emotional dataset; ``tracked``: as the tracker recovers it from landmarks
+        (``synthetic.tracked``), the domain a manipulator meets at test time (about 20 ms a frame)."""
         from ..synthetic.expressions import make_synthetic_dataset
 
         data = make_synthetic_dataset(num_clips_per_emotion, frames, seed, num_actors)
+        if tracked:
+            from ..synthetic.tracked import track_synthetic_dataset
+
+            data = track_synthetic_dataset(data, seed=seed, progress=progress)
         return cls.from_arrays(data.sequences, data.labels, [f"actor{a}" for a in data.actors])
 
 

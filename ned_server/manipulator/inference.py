@@ -162,4 +162,7 @@ class EmotionManipulator:
         p = float(control.speech_preservation)
         if p > 0:
             out[:, JAW_INDEX] = (1.0 - p) * out[:, JAW_INDEX] + p * x[:, JAW_INDEX]
+        if self.config.jaw_floor is not None:
+            floor = np.minimum(self.config.jaw_floor, x[:, JAW_INDEX])
+            out[:, JAW_INDEX] = np.maximum(out[:, JAW_INDEX], floor)
         return out[:n].astype(np.float32)
