@@ -25,7 +25,7 @@ from . import __version__
 from .assets import Asset, load_manifest
 from .config import ServerConfig, resolve_device
 from .domains import EMOTIONS
-from .errors import InvalidInput, Unavailable
+from .errors import Busy, Cancelled, InvalidInput, Unavailable
 from .intake import Shot, receive_shot, sweep_incoming
 from .jobs import JobManager, JobRecord
 from .models import Models
@@ -52,7 +52,7 @@ STAGES: dict[str, tuple[tuple[str, str], ...]] = {
     "TrainActor": (("ned_server.renderer.train", "RendererTrainer"), ("ned_server.renderer.shot_data",
                                                                       "actor_clips_from_shot")),
 }
-Cancelled = Callable[[], bool]
+StopCheck = Callable[[], bool]  # True once the caller has gone or cancelled
 
 
 def _never() -> bool:
@@ -228,7 +228,7 @@ class Pipeline:
         frames: Iterable[tuple[int, bytes]],
         shot_id: str = "",
         on_frame: Callable[[int, int], None] = lambda received, frame: None,
-        cancelled: Cancelled = _never,
+        cancelled: StopCheck = _never,
         announced: int = 0,
     ) -> Shot | None:
         return receive_shot(self.store, frames, self.config.limits, shot_id, on_frame, cancelled, announced)
@@ -237,7 +237,7 @@ class Pipeline:
         return Shot.load(self.store.require_shot(shot_id))
 
     def _shot(self, frames: Iterable[tuple[int, bytes]], shot_id: str, total: int, emit: Emit,
-              stopped: Cancelled, rpc: str) -> Shot:
+              stopped: StopCheck, rpc: str) -> Shot:
         """The request's shot: its streamed frames stored (with progress), or the stored shot by id."""
 
         def on_frame(received: int, frame: int) -> None:
@@ -247,9 +247,7 @@ class Pipeline:
         shot = self.receive_shot(frames, shot_id, on_frame, stopped, announced=total)
         if shot is None:
             if stopped():
-                from .errors import Cancelled as CancelledError
-
-                raise CancelledError(f"{rpc} was cancelled while receiving the frames")
+                raise Cancelled(f"{rpc} was cancelled while receiving the frames")
             if not shot_id:
                 raise InvalidInput(f"{rpc} got no frames and no shot id: send the shot's frames, or name a shot "
                                    "the server already has")
@@ -257,7 +255,7 @@ class Pipeline:
         emit(ProgressEvent("receive", len(shot.frames), len(shot.frames), f"shot {shot.shot_id}"))
         return shot
 
-    def _track(self, shot: Shot, colour: ShotColour, emit: Emit, stopped: Cancelled, *, face_id: int | None,
+    def _track(self, shot: Shot, colour: ShotColour, emit: Emit, stopped: StopCheck, *, face_id: int | None,
                landmarks: Mapping[int, np.ndarray] | None = None, force: bool = False,
                reuse_any: bool = False) -> Any:
         from .shot_tracking import track_stored_shot
@@ -269,7 +267,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ Track
     def track(self, request: TrackRequest, frames: Iterable[tuple[int, bytes]],
-              caller_gone: Cancelled = _never) -> EventStream:
+              caller_gone: StopCheck = _never) -> EventStream:
         """Events: ProgressEvent...; ``result``: TrackDone."""
         self.require_stage("Track")
         colour = self.shot_colour(request.colour)
@@ -279,7 +277,7 @@ class Pipeline:
 
             landmarks = check_landmark_map(request.landmarks)
 
-        def work(emit: Emit, stopped: Cancelled) -> TrackDone:
+        def work(emit: Emit, stopped: StopCheck) -> TrackDone:
             shot = self._shot(frames, request.shot_id, request.frame_count, emit, stopped, "Track")
             with self.scheduler.slot(stopped):
                 outcome = self._track(shot, colour, emit, stopped, face_id=request.face_id, landmarks=landmarks,
@@ -290,7 +288,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ Manipulate
     def manipulate(self, request: ManipulateRequest, frames: Iterable[tuple[int, bytes]],
-                   caller_gone: Cancelled = _never) -> EventStream:
+                   caller_gone: StopCheck = _never) -> EventStream:
         """Events: ProgressEvent and reenact.PlateOut in frame order; ``result``: ManipulateDone."""
         from .manipulator.controls import resolve_schedule
         from .parameters import COMPRESSIONS, PIXEL_TYPES, parameter
@@ -315,7 +313,7 @@ class Pipeline:
         settings = ReenactSettings(request.control, request.composite, request.first, request.last, pre,
                                    request.compression, request.pixel_type)
 
-        def work(emit: Emit, stopped: Cancelled) -> ManipulateDone:
+        def work(emit: Emit, stopped: StopCheck) -> ManipulateDone:
             shot = self._shot(frames, request.shot_id, request.frame_count, emit, stopped, "Manipulate")
             with self.scheduler.slot(stopped):
                 outcome = self._track(shot, colour, emit, stopped, face_id=request.face_id, reuse_any=True)
@@ -338,7 +336,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ ExtractStyle
     def extract_style(self, request: StyleRequest, frames: Iterable[tuple[int, bytes]],
-                      caller_gone: Cancelled = _never) -> StyleResult:
+                      caller_gone: StopCheck = _never) -> StyleResult:
         from .reenact import frame_range
 
         self.require_stage("ExtractStyle")
@@ -347,9 +345,7 @@ class Pipeline:
 
         def discard(event: Any) -> None:
             if caller_gone():
-                from .errors import Cancelled as CancelledError
-
-                raise CancelledError("ExtractStyle was cancelled")
+                raise Cancelled("ExtractStyle was cancelled")
 
         shot = self._shot(frames, request.shot_id, 0, discard, caller_gone, "ExtractStyle")
         with self.scheduler.slot(caller_gone):
@@ -359,13 +355,10 @@ class Pipeline:
             if keep.size == 0:
                 raise InvalidInput(f"no tracked frame in the reference range of shot {shot.shot_id!r}")
             expression = track.expression51[i0:i1 + 1]
-            styles = manipulator.window_styles(expression)
-            from .manipulator.windows import geometric_median
-
-            cfg = manipulator.config
-            style = geometric_median(styles, eps=cfg.median_eps, max_iter=cfg.median_max_iter).astype(np.float32)
+            style = manipulator.extract_style(expression)
             similarity = manipulator.style_similarity(style)
-        return StyleResult(style, int(styles.shape[0]), shot.shot_id, similarity)
+        windows = max(1, len(expression) - manipulator.config.seq_len + 1)  # hop 1; a short clip is padded
+        return StyleResult(style, windows, shot.shot_id, similarity)
 
     # ------------------------------------------------------------------ TrainActor
     def train_actor(self, params: Any) -> JobRecord:
@@ -379,8 +372,6 @@ class Pipeline:
         check_request(self.store, self.models, params)
         for job in self.jobs.list(active_only=True):
             if job.kind == JOB_KIND and job.actor_id == params.actor_id:
-                from .errors import Busy
-
                 raise Busy(f"actor {params.actor_id!r} is already training (job {job.job_id}); watch or cancel it",
                            retry_after=60.0)
         if params.checkpoint_every is None:
