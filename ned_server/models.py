@@ -151,8 +151,8 @@ class Models:
 
             log.info("loading the emotion manipulator from %s", source)
             try:
-                return EmotionManipulator(source, InferenceConfig(device=self.device, keep_details=self.keep_details),
-                                          device=self.device)
+                config = InferenceConfig(device=self.device, keep_details=self.keep_details, jaw_floor=0.0)
+                return EmotionManipulator(source, config, device=self.device)
             except CheckpointError as exc:  # the server's file, not the request, is at fault
                 raise Precondition(f"the emotion manipulator on this server cannot be loaded: {exc}; replace "
                                    f"{source}") from None

@@ -141,7 +141,8 @@ class InferenceConfig:
     # Intensity 0 then returns the input exactly, and whatever detail G cannot reproduce is kept;
     # the cost is a second generator pass. False = the paper's output.
     keep_details: bool = False
-    # The jaw opening never goes below this (radians; FLAME's closed mouth is 0) unless the input's
-    # own jaw does at that frame: a style learnt on one actor's data can push an unseen actor's
-    # jaw "more closed than closed", which tears the mesh at the lips. None leaves it alone.
-    jaw_floor: float | None = 0.0
+    # Beyond the paper: the jaw opening never goes below this (radians; FLAME's closed mouth is 0)
+    # unless the input's own jaw does at that frame. A style learnt on other actors' data can push
+    # an unseen actor's jaw "more closed than closed", which tears the mesh at the lips. None (the
+    # paper) leaves the output alone; the server sets 0.
+    jaw_floor: float | None = None

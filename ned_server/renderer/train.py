@@ -416,6 +416,9 @@ class RendererTrainer:
                            if tc.sample_every and self.iteration % tc.sample_every == 0 else None)
                     self.progress(TrainProgress(self.iteration, total, losses, eta, elapsed, png))
         latest = self.save_checkpoint()
+        if cancelled:  # stop at once (CancelJob answers within a second); the curves come with the resume
+            return TrainResult(self.out_dir, latest, self.out_dir / ckpt_io.RENDERER, self.iteration, True,
+                               dict(self.last_losses))
         history = self.load_history()
         plot = plot_losses(history, self.out_dir / PLOT, title=f"renderer training ({self.config.preset}, "
                            f"{', '.join(self.actors[:4])}{'...' if len(self.actors) > 4 else ''})") if history else None
