@@ -46,7 +46,9 @@ class DemoConfig:
     renderer_iterations: int = 800
     manipulator_preset: str = "tiny"
     sheet_frames: int = 4
-    threads: int = 0  # torch CPU threads of the server (--threads); 0: torch's default
+    # torch CPU threads of the server (--threads); 0: torch's default. The demo's tiny networks run
+    # fastest on one (measured: 0.16 s a renderer iteration against 0.22 s on two cores).
+    threads: int = 1
 
 
 def say(text: str) -> None:
@@ -299,7 +301,8 @@ def demo_main(argv: list[str]) -> int:
     p.add_argument("--size", type=int, default=DemoConfig.size, help="plate width and height in pixels")
     p.add_argument("--renderer-iterations", type=int, default=DemoConfig.renderer_iterations)
     p.add_argument("--seed", type=int, default=DemoConfig.actor_seed, help="synthetic actor identity")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads of the server (default: torch's)")
+    p.add_argument("--threads", type=int, default=DemoConfig.threads,
+                   help="torch CPU threads of the server (default 1: fastest for the tiny models; 0: torch's)")
     args = p.parse_args(argv)
     emotions = tuple(e.strip() for e in args.emotions.split(",") if e.strip())
     if len(emotions) != 2:
