@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ned_server.domains import EMOTIONS
-from ned_server.manipulator.checkpoint import atomic_torch_save, safe_load
+from ned_server.manipulator.checkpoint import safe_load
 from ned_server.manipulator.cli import train_manipulator_main
 from ned_server.manipulator.config import PAPER_SIZES, TINY_SIZES, preset
 from ned_server.manipulator.controls import EmotionControl
@@ -20,6 +20,7 @@ from ned_server.manipulator.inference import EmotionManipulator
 from ned_server.manipulator.networks import ManipulatorNetworks, he_init
 from ned_server.manipulator.train import ManipulatorTrainer, TrainProgress
 from ned_server.synthetic.expressions import make_synthetic_dataset
+from ned_server.torch_files import atomic_torch_save
 
 
 @pytest.fixture(autouse=True)

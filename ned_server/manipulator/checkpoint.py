@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ import torch
 
 from ..domains import EMOTIONS, EXPRESSION_DIM, LATENT_DIM, STYLE_DIM
 from ..errors import InvalidInput, Precondition
+from ..torch_files import temporary_name
 from .config import NetworkSizes
 from .networks import NET_NAMES, ManipulatorNetworks
 
@@ -63,31 +63,10 @@ def optims_filename(epoch: int) -> str:
 
 
 # ----------------------------------------------------------------------------------------- io
-def _temporary_name(path: Path) -> Path:
-    # Not mkstemp: its 0600 mode would make checkpoints unreadable to a render farm's other users.
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-
-
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """torch.save to a temporary file in the same folder, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_name(path)
-    try:
-        with open(tmp, "xb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def atomic_write_text(path: str | Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_name(path)
+    tmp = temporary_name(path)
     try:
         with open(tmp, "x") as fh:
             fh.write(text)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -31,12 +30,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..cancellation import CancelFlag, is_cancelled
 from ..domains import EMOTIONS, LATENT_DIM
+from ..torch_files import atomic_torch_save
 from .checkpoint import (
     FORMAT_KEY,
     LATEST,
     CheckpointError,
-    atomic_torch_save,
     atomic_write_text,
     convert_official_checkpoint,
     nets_filename,
@@ -83,15 +83,6 @@ class TrainResult:
     plot: Path | None = None
 
 
-CancelFlag = threading.Event | Callable[[], bool] | None
-
-
-def _is_cancelled(flag: CancelFlag) -> bool:
-    if flag is None:
-        return False
-    if isinstance(flag, threading.Event):
-        return flag.is_set()
-    return bool(flag())
 
 
 class WindowSampler:
@@ -336,7 +327,7 @@ class ManipulatorTrainer:
             self._set_lr(self.epoch)
             order = self.sampler.epoch_order(self.epoch)
             while self.batch < self.iters_per_epoch:
-                if _is_cancelled(self.cancel):
+                if is_cancelled(self.cancel):
                     checkpoint = self.save_snapshot()
                     plot = self.write_plot()
                     return TrainResult(self.out_dir, checkpoint, self.epoch, self.iteration, True, last, plot)

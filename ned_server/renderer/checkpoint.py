@@ -13,8 +13,6 @@ They hold only tensors, numbers, strings, lists and dicts, and are read with ``w
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,21 +28,6 @@ HISTORY = "losses.jsonl"
 
 class RendererCheckpointError(RuntimeError):
     """A renderer checkpoint that is missing, unreadable or of another kind."""
-
-
-def atomic_torch_save(obj: Any, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def resolve(path: str | Path, prefer: str = RENDERER) -> Path:

@@ -23,7 +23,6 @@ import contextlib
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,6 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..cancellation import CancelFlag, is_cancelled
+from ..torch_files import atomic_torch_save
 from . import checkpoint as ckpt_io
 from .config import DEFAULT_TRAIN_ITERATIONS, RendererConfig, TrainConfig, paper_config
 from .dataset import ActorClip, SequenceDataset
@@ -49,7 +50,6 @@ PLOT = "losses.png"
 SHEET = "samples.png"
 BEFORE = "samples_before.npz"
 
-CancelFlag = threading.Event | Callable[[], bool] | None
 
 
 class RendererTrainError(ValueError):
@@ -80,14 +80,6 @@ class TrainResult:
     losses: dict[str, float] = field(default_factory=dict)
     plot: Path | None = None
     sheet: Path | None = None
-
-
-def _is_cancelled(flag: CancelFlag) -> bool:
-    if flag is None:
-        return False
-    if isinstance(flag, threading.Event):
-        return flag.is_set()
-    return bool(flag())
 
 
 class RendererTrainer:
@@ -195,9 +187,9 @@ class RendererTrainer:
 
     def save_checkpoint(self) -> Path:
         full = self.state_dict()
-        ckpt_io.atomic_torch_save(full, self.out_dir / ckpt_io.LATEST)
+        atomic_torch_save(full, self.out_dir / ckpt_io.LATEST)
         light = {k: full[k] for k in ("format", "config", "iteration", "generator", "base", "actors")}
-        ckpt_io.atomic_torch_save(light, self.out_dir / ckpt_io.RENDERER)
+        atomic_torch_save(light, self.out_dir / ckpt_io.RENDERER)
         return self.out_dir / ckpt_io.LATEST
 
     # ------------------------------------------------------------------ sampling
@@ -391,7 +383,7 @@ class RendererTrainer:
         self.nets.train()
         with self._history_path().open("a") as hist:
             while self.iteration < total:
-                if _is_cancelled(self.cancel):
+                if is_cancelled(self.cancel):
                     cancelled = True
                     break
                 batch = self.dataset.batch(self.batch_indices(self.iteration))

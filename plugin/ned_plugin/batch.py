@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .cli import add_connection_args, connection_from_args, progress_printer
 from .client import CancelToken, NedClient
 from .exr import Frame, Window, encode_exr
+from .host import write_atomic
 from .landmarks_io import read_landmarks
 from .sequence import expand_pattern, find_sequence, parse_frame_range
 from .wire import pb
@@ -40,18 +39,6 @@ def _read_frames(seq: Sequence[tuple[int, Path]]) -> Iterator[tuple[int, bytes]]
         except OSError as exc:
             raise SystemExit(f"ned: cannot read frame {number}: {exc}") from None
         yield number, data
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def empty_plate(display: pb.Window) -> bytes:
@@ -107,7 +94,7 @@ def track_main(argv: list[str]) -> int:
           f"{' (from cache)' if s.from_cache else ''}; faces found: "
           + ", ".join(f"{f.face_id} ({f.frames} frames)" for f in s.faces))
     if args.out:
-        _write_atomic(Path(args.out), track_file_bytes(result, Path(args.out).suffix.lower()))
+        write_atomic(Path(args.out), track_file_bytes(result, Path(args.out).suffix.lower()))
     return 0
 
 
@@ -235,7 +222,7 @@ def manipulate_main(argv: list[str]) -> int:
                 h = plate.header
                 data = plate.exr if h.tracked else empty_plate(h.display_window)
                 out = Path(expand_pattern(args.output, h.frame))
-                _write_atomic(out, data)
+                write_atomic(out, data)
                 written += 1
                 log.info("frame %d -> %s%s", h.frame, out, "" if h.tracked else f" (untracked: {h.note})")
         except KeyboardInterrupt:
@@ -267,7 +254,7 @@ def extract_style_main(argv: list[str]) -> int:
         reply = client.extract_style(settings, frames)
     doc = {"style": list(reply.style), "windows": reply.windows, "shot_id": reply.shot_id,
            "emotion_similarity": dict(reply.emotion_similarity)}
-    _write_atomic(Path(args.out), json.dumps(doc, indent=1).encode())
+    write_atomic(Path(args.out), json.dumps(doc, indent=1).encode())
     best = max(doc["emotion_similarity"].items(), key=lambda kv: kv[1], default=("?", 0.0))
     print(f"style of {reply.windows} windows written to {args.out}; closest emotion: {best[0]}")
     return 0
