@@ -68,14 +68,15 @@ def frames_per_second(fn, frames: int, repeats: int = 2) -> float:
 
 def tracked_domain(train_threads: int, gt_checkpoint: Path) -> dict[str, float]:
     """The setting Manipulate meets: expressions as the tracker recovers them from landmarks
-    (synthetic.tracked). A tiny manipulator trained on tracked clips against the main run's
-    (trained on ground-truth coefficients) on tracked held-out clips, judged by a classifier
-    trained on tracked clips."""
+    (synthetic.tracked). A manipulator of the ``cpu`` preset trained on tracked clips against the
+    main run's (trained on ground-truth coefficients) on tracked held-out clips, judged by a
+    classifier trained on tracked clips. (The ``tiny`` preset is measured to be too small here:
+    about 0.4 mean accuracy against 0.84 for ``cpu`` on the same data.)"""
     def tracked(clips: int, frames: int, seed: int, actors: int) -> ExpressionDataset:
         return ExpressionDataset.synthetic(clips, frames, seed=seed, num_actors=actors, tracked=True)
 
     t = time.perf_counter()
-    train, judge_data = tracked(6, 80, 1, 4), tracked(8, 60, 3, 12)
+    train, judge_data = tracked(12, 80, 1, 4), tracked(8, 60, 3, 12)
     held_data = tracked(2, 120, 2, 3)
     held = [c.expression for c in held_data.clips]
     print(f"tracked-domain data made in {time.perf_counter() - t:.0f} s", flush=True)
@@ -85,7 +86,7 @@ def tracked_domain(train_threads: int, gt_checkpoint: Path) -> dict[str, float]:
     threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory() as tmp:
         torch.set_num_threads(train_threads)
-        result = ManipulatorTrainer(preset("tiny"), train, Path(tmp) / "tracked", resume=False).train()
+        result = ManipulatorTrainer(preset("cpu"), train, Path(tmp) / "tracked", resume=False).train()
         torch.set_num_threads(threads)
         ours = score_translations(EmotionManipulator(result.checkpoint), judge, held)
     gt_trained = score_translations(EmotionManipulator(gt_checkpoint), judge, held)
