@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ned_plugin.chunks import MAX_CHUNK_BYTES, ChunkError, FrameAssembler, reassemble, split_frame
+from ned_plugin.chunks import MAX_CHUNK_BYTES, ChunkError, FrameAssembler, crc32, reassemble, split_frame
 from ned_plugin.wire import pb
 
 
@@ -90,3 +90,25 @@ def test_inconsistent_headers() -> None:
     bad = pb.FrameChunk(frame=1, index=0, count=5, total_size=3, data=b"abc")
     with pytest.raises(ChunkError, match="cannot hold"):
         FrameAssembler().add(bad)
+
+
+def test_checksum_is_zlibs_crc32() -> None:
+    """The wire promises zlib's CRC-32; the fast implementation must agree with it bit for bit."""
+    import zlib
+
+    for size in (0, 1, 1000, (1 << 20) + 7):
+        data = os.urandom(size)
+        assert crc32(data) == zlib.crc32(data) & 0xFFFFFFFF
+        assert crc32(memoryview(data)) == crc32(data)
+
+
+def test_checksum_without_the_fast_wheel() -> None:
+    """A host Python without zlib-ng (an old Nuke, Blender's bundled Python) falls back to zlib."""
+    import subprocess
+    import sys
+
+    code = ("import sys, zlib; sys.modules['zlib_ng'] = None; "
+            "from ned_plugin.chunks import crc32; d = bytes(range(256)) * 999; "
+            "assert crc32(d) == zlib.crc32(d), 'mismatch'; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"

@@ -8,11 +8,15 @@ in its message, so a compositor knows which file on disk to look at.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .wire import pb
+
+try:  # the same CRC-32 as zlib's, an order of magnitude faster (vectorised); a 2K plate is 8 MB
+    from zlib_ng.zlib_ng import crc32 as _crc32
+except ImportError:  # a host Python without the wheel still works, only slower
+    from zlib import crc32 as _crc32
 
 MAX_CHUNK_BYTES = 1 << 20  # 1 MiB: well under gRPC's default 4 MiB message limit
 DEFAULT_MAX_FRAME_BYTES = 1 << 30  # 1 GiB: far above any real EXR plate, refuses runaway streams
@@ -23,7 +27,7 @@ class ChunkError(ValueError):
 
 
 def crc32(data: bytes | memoryview) -> int:
-    return zlib.crc32(data) & 0xFFFFFFFF
+    return _crc32(data) & 0xFFFFFFFF
 
 
 def split_frame(frame: int, data: bytes, chunk_bytes: int = MAX_CHUNK_BYTES) -> Iterator[pb.FrameChunk]:
@@ -79,9 +83,10 @@ class FrameAssembler:
     def add(self, chunk: pb.FrameChunk) -> tuple[int, bytes] | None:
         """Take one chunk; return (frame, data) when it completes a frame, else None."""
         label = f"frame {chunk.frame}"
-        if len(chunk.data) > self.max_chunk_bytes:
+        data = chunk.data  # each read of a protobuf bytes field is a fresh copy: read it once
+        if len(data) > self.max_chunk_bytes:
             raise ChunkError(
-                f"{label}: chunk {chunk.index} holds {len(chunk.data)} bytes, more than the "
+                f"{label}: chunk {chunk.index} holds {len(data)} bytes, more than the "
                 f"{self.max_chunk_bytes}-byte limit"
             )
         partial = self._partial
@@ -117,20 +122,20 @@ class FrameAssembler:
                 partial.crc32,
             ):
                 raise ChunkError(f"{label}: chunk {chunk.index} disagrees with chunk 0 on size or checksum")
-        partial.parts.append(chunk.data)
-        partial.size += len(chunk.data)
+        partial.parts.append(data)
+        partial.size += len(data)
         if partial.size > partial.total_size:
             raise ChunkError(f"{label}: more bytes than the announced {partial.total_size}")
         if len(partial.parts) < partial.count:
             return None
         self._partial = None
         self._seen.add(partial.frame)
-        data = b"".join(partial.parts)
-        if len(data) != partial.total_size:
-            raise ChunkError(f"{label}: got {len(data)} bytes, expected {partial.total_size} (truncated)")
-        if crc32(data) != partial.crc32:
+        whole = b"".join(partial.parts)
+        if len(whole) != partial.total_size:
+            raise ChunkError(f"{label}: got {len(whole)} bytes, expected {partial.total_size} (truncated)")
+        if crc32(whole) != partial.crc32:
             raise ChunkError(f"{label}: checksum mismatch, the frame was corrupted in transit")
-        return partial.frame, data
+        return partial.frame, whole
 
     def finish(self) -> None:
         """Call at the end of a stream: a half-received frame is an error, not a silent drop."""

@@ -7,6 +7,9 @@ bytes through a plain loopback TCP echo. Prints MB/s and frames/s of both and th
 in 1 MiB messages through a gRPC echo with no protobuf, no chunk headers and no checksums
 (identity serializers); our path against it shows what NED's framing costs on top of the library.
 
+It ends with the EXR encode and decode frames/s of the same plate for ZIP, PIZ and DWAA (the codec
+half of the transport budget; tests/bench/codec.py has the fuller codec study).
+
     python tests/bench/transport.py [--quick] [--frames N]
 """
 
@@ -25,10 +28,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from ned_plugin.chunks import FrameAssembler, split_frame
+from codec import plate, rate  # tests/bench, the script folder
+
+from ned_plugin.chunks import FrameAssembler, reassemble, split_frame
 from ned_plugin.client import MESSAGE_LIMIT
-from ned_plugin.exr import Frame, Window, encode_exr
+from ned_plugin.exr import Frame, Window, decode_exr, encode_exr
 from ned_plugin.wire import pb
+from ned_server.streaming import EventStream
 
 ECHO_METHOD = "/nedbench.Echo/Frames"
 
@@ -45,12 +51,13 @@ def make_frame_bytes(width: int = 2048, height: int = 1080, seed: int = 0) -> by
 
 
 def _echo(requests, context):  # type: ignore[no-untyped-def]
-    assembler = FrameAssembler()
-    for chunk in requests:
-        done = assembler.add(chunk)
-        if done is not None:
-            yield from split_frame(*done)
-    assembler.finish()
+    """As the NED server's streaming RPCs: a worker reads and reassembles while this thread sends."""
+    def work(emit, stopped):  # type: ignore[no-untyped-def]
+        for frame in reassemble(requests):
+            emit(frame)
+
+    for frame, data in EventStream(work, lambda: not context.is_active(), name="bench-echo"):
+        yield from split_frame(frame, data)
 
 
 def grpc_round_trip(payload: bytes, frames: int) -> float:
@@ -183,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"grpc_vs_raw_ratio: {t_raw / t_grpc:.3f}")
     print(f"grpc_bytes_only_vs_raw_ratio: {t_raw / t_bytes:.3f}")
     print(f"grpc_vs_grpc_bytes_only_ratio: {t_bytes / t_grpc:.3f}")
+    frame = plate(2048, 1080)
+    for comp in ("zip", "piz", "dwaa"):
+        data = encode_exr(frame, compression=comp)
+        codec_frames = 2 if args.quick else 8
+        print(f"exr_{comp}_encode_fps: {rate(lambda c=comp: encode_exr(frame, compression=c), codec_frames):.2f}")
+        print(f"exr_{comp}_decode_fps: {rate(lambda d=data: decode_exr(d), codec_frames):.2f}")
     return 0
 
 
