@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -102,6 +103,22 @@ def test_venv_errors_name_the_failing_step() -> None:
     with pytest.raises(module.BlenderVenvError, match=r"installing bpy failed \(exit 3\).*no wheel"):
         module._run([sys.executable, "-c", "import sys; print('no wheel'); sys.exit(3)"], "installing bpy")
     assert not module.is_ready(ROOT / ".venv-blender-does-not-exist")
+
+
+def test_venv_installs_the_client_runtimes_requirements() -> None:
+    """Blender's venv must get what setup.py gives the client, or the add-on tests test another runtime."""
+    import ast
+
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    client = next(ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                  and getattr(node.targets[0], "id", "") == "CLIENT_REQUIRES")
+    spec = importlib.util.spec_from_file_location("blender_venv", ROOT / "tools" / "blender_venv.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    def name(requirement: str) -> str:  # numpy's version is left to bpy's own pin
+        return re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].lower()
+
+    assert {name(r) for r in module.CLIENT_PACKAGES} == {name(r) for r in client}
 
 
 def test_track_and_render_add_the_face_strip_above(blender_python, fake, tmp_path: Path) -> None:
