@@ -15,7 +15,7 @@ CLIENT_REQUIRES = [
     "opencolorio>=2.2",
     "grpcio-health-checking>=1.85.1",
     "tqdm>=4.60",
-    "zlib-ng>=0.5",  # zlib's CRC-32, vectorised: the per-frame checksum at memory speed
+    "zlib-ng>=1.0",  # zlib's CRC-32, vectorised: the per-frame checksum at memory speed
 ]
 SERVER_REQUIRES = [
     # Users bring their own CUDA build of torch; any 2.x from 2.1 works.
