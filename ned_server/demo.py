@@ -4,11 +4,12 @@
    several emotions) and the shot to edit (talking, neutral). Both are written as scene-linear EXR
    sequences, with the actor's 68 landmarks exported as JSON "from another tracker" (the FAN
    weights cannot be downloaded here; with them on the server, drop ``--landmarks``).
-2. A tiny emotion manipulator is trained on the synthetic expression dataset (or reused).
-3. ``ned-server`` is started as its own process on a free port, with its own store and models.
-4. Through real gRPC, as a pipeline TD would: Track both shots, TrainActor on the training shot
-   (tiny preset; reused when the actor is already trained), then Manipulate the shot to two
-   emotions, writing EXR face plates with their matte layer.
+2. ``ned-server`` is started as its own process on a free port, with its own store and models.
+3. Through real gRPC, as a pipeline TD would: Track both shots, then TrainActor on the training
+   shot (tiny preset; reused when the actor is already trained). While the server trains the
+   renderer on one core, this process trains the emotion manipulator (the ``cpu`` preset) on the
+   other, on the synthetic expression dataset as the tracker recovers it (or reuses it).
+4. Manipulate the shot to two emotions, writing EXR face plates with their matte layer.
 5. A contact sheet (original / emotion A / emotion B) is written as PNG, each plate merged over
    its original as a compositor's Merge(over) would.
 
@@ -25,9 +26,12 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +52,9 @@ class DemoConfig:
     # preset is measured too small (about 0.4 emotion accuracy against 0.6-0.8; tests/bench/manipulator.py).
     manipulator_preset: str = "cpu"
     manipulator_epochs: tuple[int, int] = (6, 2)  # at the full rate, then of linear decay
+    # Its training data: clips per emotion of the synthetic emotional dataset, and their length.
+    manipulator_clips: int = 6
+    manipulator_clip_frames: int = 80
     sheet_frames: int = 4
     # torch CPU threads of the server (--threads); 0: torch's default. The demo's tiny networks run
     # fastest on one (measured: 0.16 s a renderer iteration against 0.22 s on two cores).
@@ -110,16 +117,18 @@ def ensure_manipulator(cfg: DemoConfig) -> Path:
         return resolve_checkpoint(folder)
     # Trained on expressions as the tracker recovers them, the domain Manipulate will feed it (see
     # synthetic.tracked): a manipulator trained on ground-truth coefficients misreads tracked ones.
-    say("tracking the synthetic emotional dataset for the manipulator (landmarks only, no rendering)")
-    t = time.perf_counter()
-    data = ExpressionDataset.synthetic(6, 80, seed=1, num_actors=4, tracked=True)
-    say(f"  {len(data.clips)} clips tracked in {time.perf_counter() - t:.0f} s")
-    trainer = ManipulatorTrainer(config, data, folder, resume=True)
-    say(f"training a {cfg.manipulator_preset} emotion manipulator ({trainer.total_iterations} iterations)")
-    t = time.perf_counter()
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # these small LSTMs train fastest on one thread
+    # One thread: these small fits and LSTMs run fastest so, and the server trains on the other core.
+    torch.set_num_threads(1)
     try:
+        say("tracking the synthetic emotional dataset for the manipulator (landmarks only, no rendering)")
+        t = time.perf_counter()
+        data = ExpressionDataset.synthetic(cfg.manipulator_clips, cfg.manipulator_clip_frames, seed=1,
+                                           num_actors=4, tracked=True)
+        say(f"  {len(data.clips)} clips tracked in {time.perf_counter() - t:.0f} s")
+        trainer = ManipulatorTrainer(config, data, folder, resume=True)
+        say(f"training a {cfg.manipulator_preset} emotion manipulator ({trainer.total_iterations} iterations)")
+        t = time.perf_counter()
         result = trainer.train()  # resumes a run a kill interrupted; returns at once when it is complete
     finally:
         torch.set_num_threads(threads)
@@ -141,7 +150,14 @@ class ServerProcess:
         if cfg.threads:
             command += ["--threads", str(cfg.threads)]
         self.proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=self._log, text=True, env=env)
-        self.address = self._wait_listening()
+        self._address = ""
+
+    @property
+    def address(self) -> str:
+        """Where it listens, once it says so: the process starts while the caller does other work."""
+        if not self._address:
+            self._address = self._wait_listening()
+        return self._address
 
     def _wait_listening(self, timeout: float = 120.0) -> str:
         deadline = time.monotonic() + timeout
@@ -156,8 +172,6 @@ class ServerProcess:
             self._log.flush()
             m = re.search(r"listening on (\S+):(\d+)", line)
             if m:
-                import threading
-
                 threading.Thread(target=self._pump, daemon=True).start()
                 return f"127.0.0.1:{m.group(2)}"
         raise RuntimeError(f"ned-server did not start within {timeout:.0f} s; see {self.log_path}")
@@ -180,21 +194,31 @@ class ServerProcess:
 
 # ------------------------------------------------------------------ the loop
 def run(cfg: DemoConfig) -> dict[str, object]:
-    from ned_plugin.client import ConnectionSettings, NedClient, progress_info
+    from ned_plugin.client import ConnectionSettings, NedClient
     from ned_plugin.landmarks_io import read_landmarks
     from ned_plugin.sequence import expand_pattern, find_sequence
     from ned_plugin.wire import pb
 
+    from .domains import emotion_index
     from .parameters import parameter
 
+    for emotion in cfg.emotions:  # before minutes of training, not after
+        try:
+            emotion_index(emotion)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
     t0 = time.perf_counter()
     cfg.out.mkdir(parents=True, exist_ok=True)
-    footage = write_footage(cfg)
-    ensure_manipulator(cfg)
+    # The server comes first: it imports torch and sets up while the footage is filmed here, then
+    # trains the actor's renderer (on one core) while this process trains the manipulator (on the
+    # other); the server loads the manipulator only when Manipulate needs it.
     say("starting ned-server")
     server = ServerProcess(cfg)
     timings: dict[str, float] = {}
     try:
+        t = time.perf_counter()
+        footage = write_footage(cfg)
+        timings["film_s"] = time.perf_counter() - t
         with NedClient(ConnectionSettings(address=server.address, deadline_s=60)) as client:
             info = client.info()
             say(f"server {info.version} on {info.device} at {server.address}")
@@ -216,22 +240,19 @@ def run(cfg: DemoConfig) -> dict[str, object]:
             actor = f"demo-actor-{cfg.actor_seed}"
             ready = any(a.actor_id == actor and a.ready for a in client.list_actors())
             t = time.perf_counter()
+            renderer = None
             if not ready:
                 say(f"training the renderer of {actor} on the server ({cfg.renderer_iterations} iterations, tiny)")
-                last = [0.0]
-
-                def show(update: pb.JobProgress) -> None:
-                    if time.perf_counter() - last[0] > 10:
-                        last[0] = time.perf_counter()
-                        p = progress_info(update.progress)
-                        say(f"  {p.stage} {p.done}/{p.total} {p.message}")
-
                 request = pb.TrainActorRequest(actor_id=actor, shot_ids=[shot_ids["train"]], preset="tiny",
                                                iterations=cfg.renderer_iterations, resume=True)
-                job = client.train_actor(request, show)
+                renderer = _Background(lambda: client.train_actor(request, _every(10.0, "renderer")))
+            ensure_manipulator(cfg)
+            if renderer is not None:
+                job = renderer.result()
                 if job.state != pb.JOB_STATE_SUCCEEDED:
                     raise RuntimeError(f"actor training ended {pb.JobState.Name(job.state)}: {job.message}")
-            timings["train_actor_s"] = time.perf_counter() - t
+                say(f"renderer trained in {time.perf_counter() - t:.0f} s")
+            timings["train_models_s"] = time.perf_counter() - t
 
             outputs: dict[str, Path] = {}
             for emotion in cfg.emotions:
@@ -258,6 +279,45 @@ def run(cfg: DemoConfig) -> dict[str, object]:
     summary = {"outputs": {k: str(v) for k, v in outputs.items()}, "sheet": str(sheet), "timings": timings}
     (cfg.out / "demo.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+class _Background:
+    """A call run on a thread, its outcome (value or exception) handed back by ``result``."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self._call = call
+        self._outcome: tuple[bool, Any] = (False, None)
+        self._thread = threading.Thread(target=self._run, name="ned-demo-background", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._outcome = (True, self._call())
+        except BaseException as exc:  # re-raised in the caller's thread
+            self._outcome = (False, exc)
+
+    def result(self) -> Any:
+        self._thread.join()
+        ok, value = self._outcome
+        if not ok:
+            raise value
+        return value
+
+
+def _every(seconds: float, label: str) -> Callable[[Any], None]:
+    """A progress callback that says where a job is at most once per ``seconds``."""
+    from ned_plugin.client import progress_info
+
+    last = [0.0]
+
+    def show(update: Any) -> None:
+        if update.progress.total and time.perf_counter() - last[0] > seconds:
+            last[0] = time.perf_counter()
+            p = progress_info(update.progress)
+            eta = f", about {p.eta_seconds:.0f} s left" if p.eta_seconds > 0 else ""
+            say(f"  {label}: {p.message or f'{p.done}/{p.total}'}{eta}")
+
+    return show
 
 
 def _empty(header) -> bytes:  # type: ignore[no-untyped-def]

@@ -57,37 +57,53 @@ def shade(
     covered: np.ndarray,
     light: Lighting,
 ) -> np.ndarray:
-    """(H, W, 3) linear radiance of covered pixels (0 elsewhere)."""
-    n = normals / np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-6)
-    facing = n[..., 2]
+    """(H, W, 3) linear radiance of covered pixels (0 elsewhere).
+
+    Only the covered pixels are shaded, in float32: the head fills well under half of the
+    supersampled frame, and this shading is most of what filming a synthetic shot costs.
+    """
+    out = np.zeros(albedo.shape, np.float32)
+    if covered.any():
+        out[covered] = _shade_pixels(albedo[covered], specular[covered], normals[covered], ao[covered],
+                                     part[covered], light)
+    return out
+
+
+def _shade_pixels(
+    albedo: np.ndarray, specular: np.ndarray, normals: np.ndarray, ao: np.ndarray, part: np.ndarray, light: Lighting
+) -> np.ndarray:
+    """(N, 3) radiance of N covered pixels given as rows."""
+    f32 = np.float32
+    n = normals / np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), f32(1e-6))
+    facing = n[:, 2]
     eye = (part == PART_LEFT_EYE) | (part == PART_RIGHT_EYE)
     mouth = part == PART_MOUTH
-    interior = covered & (facing < -0.05) & ~eye & ~mouth
-    out = np.zeros_like(albedo)
-    wrap = np.where(eye, 0.0, 0.3)[..., None]
+    interior = (facing < -0.05) & ~eye & ~mouth
+    wrap = np.where(eye, f32(0.0), f32(0.3))[:, None]
     diffuse = np.zeros_like(albedo)
+    warm = np.array([0.4, -0.1, -0.2], f32)
     for d, c in ((light.key_dir, light.key_colour), (light.fill_dir, light.fill_colour)):
-        ndl = (n @ d)[..., None]
+        ndl = (n @ d.astype(f32))[:, None]
         lam = np.clip((ndl + wrap) / (1 + wrap), 0, 1)
-        tint = 1 + np.clip(0.25 - np.abs(ndl - 0.1), 0, None) * np.array([0.4, -0.1, -0.2])  # warm terminator
-        diffuse += lam * c * np.where(eye[..., None], 1.0, tint)
-    hemi = 0.75 + 0.25 * n[..., 1:2]
-    rim = light.rim_colour * np.clip(1 - facing, 0, 1)[..., None] ** 3 * 0.4
-    diffuse += light.ambient * hemi * ao[..., None] + rim
-    lum = albedo @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-    teeth = np.clip((lum - 0.25) / 0.3, 0, 1)
-    occl = np.where(mouth, 0.35 + 0.5 * teeth, 1.0)[..., None]
-    out = albedo * diffuse * occl * ao[..., None] ** 0.5
+        tint = 1 + np.clip(f32(0.25) - np.abs(ndl - f32(0.1)), 0, None) * warm  # warm terminator
+        diffuse += lam * c.astype(f32) * np.where(eye[:, None], f32(1.0), tint)
+    hemi = f32(0.75) + f32(0.25) * n[:, 1:2]
+    rim = light.rim_colour.astype(f32) * np.clip(1 - facing, 0, 1)[:, None] ** 3 * f32(0.4)
+    diffuse += light.ambient.astype(f32) * hemi * ao[:, None] + rim
+    lum = albedo @ np.array([0.2126, 0.7152, 0.0722], f32)
+    teeth = np.clip((lum - f32(0.25)) / f32(0.3), 0, 1)
+    occl = np.where(mouth, f32(0.35) + f32(0.5) * teeth, f32(1.0))[:, None]
+    out = albedo * diffuse * occl * np.sqrt(ao)[:, None]
     # Blinn-Phong highlights.
-    rough = np.where(eye, 350.0, np.where(specular > 0.6, 45.0, 18.0))
-    strength = np.where(eye, 1.2, 0.05 + 0.1 * specular) * np.where(mouth, 0.3, 1.0)
+    rough = np.where(eye, f32(350.0), np.where(specular > 0.6, f32(45.0), f32(18.0)))
+    strength = np.where(eye, f32(1.2), f32(0.05) + f32(0.1) * specular) * np.where(mouth, f32(0.3), f32(1.0))
+    fres = 1 + 2 * np.clip(1 - facing, 0, 1) ** 5
     for d, c in ((light.key_dir, light.key_colour), (light.fill_dir, light.fill_colour * 0.5)):
-        h = _unit(d + VIEW)
+        h = _unit(d + VIEW).astype(f32)
         ndh = np.clip(n @ h, 0, 1)
-        fres = 1 + 2.0 * np.clip(1 - facing, 0, 1) ** 5
-        out += (strength * fres * ndh**rough * (n @ d > 0))[..., None] * c * ao[..., None]
+        lit = (n @ d.astype(f32)) > 0
+        out += (strength * fres * ndh**rough * lit)[:, None] * c.astype(f32) * ao[:, None]
     out[interior] = np.array([0.05, 0.012, 0.012]) * light.ambient.mean() * 4
-    out[~covered] = 0.0
     return out.astype(np.float32)
 
 

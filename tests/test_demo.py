@@ -1,0 +1,100 @@
+"""The README's main job, `ned demo`, end to end on small settings: a real server process, real gRPC,
+EXR plates with their matte, the contact sheet, and reuse of everything on a second run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ned_plugin.exr import read_exr
+from ned_plugin.sequence import expand_pattern, find_sequence
+from ned_server.demo import DemoConfig, demo_main, run
+
+FRAMES = 6
+SIZE = 128
+
+
+def small(out: Path) -> DemoConfig:
+    return DemoConfig(out=out, size=SIZE, shot_frames=FRAMES, renderer_iterations=6, manipulator_preset="tiny",
+                      manipulator_epochs=(1, 0), manipulator_clips=1, manipulator_clip_frames=24, sheet_frames=2)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoConfig, dict]:
+    cfg = small(tmp_path_factory.mktemp("demo"))
+    return cfg, run(cfg)
+
+
+def test_demo_writes_a_plate_with_its_matte_for_every_frame_of_both_emotions(demo) -> None:
+    cfg, summary = demo
+    assert set(summary["outputs"]) == set(cfg.emotions)
+    for emotion in cfg.emotions:
+        pattern = summary["outputs"][emotion]
+        numbers = [n for n, _ in find_sequence(pattern)]
+        assert numbers == list(range(1001, 1001 + FRAMES))
+        for n in numbers:
+            plate = read_exr(expand_pattern(pattern, n))
+            assert plate.display_window.width == SIZE and plate.display_window.height == SIZE
+            assert "matte.Y" in plate.channels and {"R", "G", "B", "A"} <= set(plate.channels)
+            assert plate.data_window.intersect(plate.display_window) == plate.data_window
+            # A face plate, premultiplied: opaque on the face, empty around it.
+            pixels = plate.pixels.astype(np.float32)
+            matte = pixels[..., plate.channels.index("matte.Y")]
+            alpha = pixels[..., plate.channels.index("A")]
+            assert matte.min() >= 0.0 and matte.max() <= 1.0 and matte.max() > 0.5
+            assert alpha.min() == 0.0 and alpha.max() > 0.5
+            rgb = pixels[..., [plate.channels.index(c) for c in "RGB"]]
+            assert (rgb[alpha == 0] == 0).all()
+
+
+def test_demo_contact_sheet_has_a_row_per_picked_frame_and_a_column_per_take(demo) -> None:
+    cfg, summary = demo
+    sheet = cv2.imread(summary["sheet"])
+    assert sheet is not None
+    assert sheet.shape == (28 + cfg.sheet_frames * SIZE, (1 + len(cfg.emotions)) * SIZE, 3)
+    # The emotion columns differ from the original (the face was re-rendered), the header is white.
+    body = sheet[28:].astype(np.float32)
+    original, first = body[:, :SIZE], body[:, SIZE:2 * SIZE]
+    assert np.abs(original - first).mean() > 0.5
+    assert (sheet[:2] == 255).all()
+
+
+def test_demo_records_its_timings(demo) -> None:
+    cfg, summary = demo
+    recorded = json.loads((cfg.out / "demo.json").read_text())
+    assert recorded["timings"] == summary["timings"]
+    expected = {"film_s", "track_train_s", "track_shot_s", "train_models_s", "total_s"}
+    expected |= {f"manipulate_{e}_s" for e in cfg.emotions}
+    assert expected <= set(recorded["timings"])
+    assert "listening on" in (cfg.out / "server.log").read_text()
+
+
+def test_second_demo_run_reuses_the_models_and_the_footage(demo) -> None:
+    cfg, _ = demo
+    watched = [*(cfg.out / "models" / "manipulator").glob("*.pth"),
+               *(cfg.out / "store" / "actors").glob("*/training/renderer.pth"),
+               *(cfg.out / "plates").glob("*.exr")]
+    assert len(watched) > 2 * FRAMES
+    before = {p: p.stat().st_mtime_ns for p in watched}
+    summary = run(cfg)
+    assert {p: p.stat().st_mtime_ns for p in watched} == before
+    assert "film_s" in summary["timings"]
+
+
+def test_demo_cli_rejects_anything_but_two_emotions(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exc:
+        demo_main(["--out", str(tmp_path), "--emotions", "happy"])
+    assert exc.value.code == 2
+    assert "two emotions" in capsys.readouterr().err
+
+
+def test_demo_refuses_an_unknown_emotion_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out"
+    assert demo_main(["--out", str(out), "--emotions", "happy,smug"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown emotion 'smug'" in err and "happy" in err
+    assert not out.exists()
