@@ -6,13 +6,12 @@ a server thread.
 
 from __future__ import annotations
 
-import io
-import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from ..plotting import figure_png, plot_loss_panels, write_atomic
 
 PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("discriminators (LSGAN)", ("D/image_real", "D/image_fake", "D/mouth_real", "D/mouth_fake")),
@@ -22,53 +21,9 @@ PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def _smooth(values: np.ndarray, width: int) -> np.ndarray:
-    if values.size < 3 or width <= 1:
-        return values
-    width = min(width, values.size)
-    padded = np.concatenate([np.full(width - 1, values[0]), values])
-    return np.convolve(padded, np.ones(width) / width, mode="valid")
-
-
-def _write_atomic(data: bytes, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def _figure_png(fig) -> bytes:  # type: ignore[no-untyped-def]
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
-
-
 def plot_losses(history: Sequence[Mapping[str, float]], path: str | Path, title: str = "renderer training") -> Path:
     """Loss curves of ``history`` (records with "iteration" and loss names) as a PNG at ``path``."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 7), dpi=80)
-    fig.suptitle(title)
-    its = np.array([r.get("iteration", i) for i, r in enumerate(history)], dtype=np.float64)
-    width = max(1, len(history) // 50)
-    for p, (name, keys) in enumerate(PANELS):
-        ax = fig.add_subplot(2, 2, p + 1)
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("iteration")
-        for key in keys:
-            vals = np.array([r.get(key, np.nan) for r in history], dtype=np.float64)
-            ok = np.isfinite(vals)
-            if ok.any():
-                ax.plot(its[ok], _smooth(vals[ok], width), label=key, linewidth=1.2)
-        ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=7)
-    fig.tight_layout()
-    return _write_atomic(_figure_png(fig), Path(path))
+    return plot_loss_panels(history, PANELS, path, title)
 
 
 def _hwc(img: np.ndarray) -> np.ndarray:
@@ -100,11 +55,11 @@ def sheet_png(columns: Mapping[str, np.ndarray], title: str = "", cell_inches: f
             if r == 0:
                 ax.set_title(name, fontsize=8)
     fig.tight_layout()
-    return _figure_png(fig)
+    return figure_png(fig)
 
 
 def save_sheet(columns: Mapping[str, np.ndarray], path: str | Path, title: str = "") -> Path:
-    return _write_atomic(sheet_png(columns, title), Path(path))
+    return write_atomic(sheet_png(columns, title), path)
 
 
 def conditioning_columns(cond: np.ndarray) -> dict[str, np.ndarray]:
