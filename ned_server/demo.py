@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,7 +246,9 @@ def run(cfg: DemoConfig) -> dict[str, object]:
                 say(f"training the renderer of {actor} on the server ({cfg.renderer_iterations} iterations, tiny)")
                 request = pb.TrainActorRequest(actor_id=actor, shot_ids=[shot_ids["train"]], preset="tiny",
                                                iterations=cfg.renderer_iterations, resume=True)
-                renderer = _Background(lambda: client.train_actor(request, _every(10.0, "renderer")))
+                pool = ThreadPoolExecutor(1, thread_name_prefix="ned-demo-renderer")
+                renderer = pool.submit(client.train_actor, request, _every(10.0, "renderer"))
+                pool.shutdown(wait=False)  # the job runs on; nothing else will be submitted
             ensure_manipulator(cfg)
             if renderer is not None:
                 job = renderer.result()
@@ -279,29 +282,6 @@ def run(cfg: DemoConfig) -> dict[str, object]:
     summary = {"outputs": {k: str(v) for k, v in outputs.items()}, "sheet": str(sheet), "timings": timings}
     (cfg.out / "demo.json").write_text(json.dumps(summary, indent=1))
     return summary
-
-
-class _Background:
-    """A call run on a thread, its outcome (value or exception) handed back by ``result``."""
-
-    def __init__(self, call: Callable[[], Any]) -> None:
-        self._call = call
-        self._outcome: tuple[bool, Any] = (False, None)
-        self._thread = threading.Thread(target=self._run, name="ned-demo-background", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._outcome = (True, self._call())
-        except BaseException as exc:  # re-raised in the caller's thread
-            self._outcome = (False, exc)
-
-    def result(self) -> Any:
-        self._thread.join()
-        ok, value = self._outcome
-        if not ok:
-            raise value
-        return value
 
 
 def _every(seconds: float, label: str) -> Callable[[Any], None]:

@@ -8,12 +8,12 @@ mid-run never reads half a PNG.
 from __future__ import annotations
 
 import io
-import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from .store import write_bytes
 
 Panels = Sequence[tuple[str, Sequence[str]]]  # (panel title, the loss names drawn in it)
 
@@ -25,18 +25,6 @@ def smooth(values: np.ndarray, width: int) -> np.ndarray:
     width = min(width, values.size)
     padded = np.concatenate([np.full(width - 1, values[0]), values])
     return np.convolve(padded, np.ones(width) / width, mode="valid")
-
-
-def write_atomic(data: bytes, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def figure_png(fig) -> bytes:  # type: ignore[no-untyped-def]
@@ -75,4 +63,6 @@ def plot_loss_panels(
         if ax.lines:
             ax.legend(fontsize=7)
     fig.tight_layout()
-    return write_atomic(figure_png(fig), path)
+    path = Path(path)
+    write_bytes(path, figure_png(fig))
+    return path

@@ -9,7 +9,7 @@ import numpy as np
 
 from ned_server.manipulator.plots import PANELS as MANIPULATOR_PANELS
 from ned_server.manipulator.plots import plot_losses as plot_manipulator
-from ned_server.plotting import plot_loss_panels, smooth, write_atomic
+from ned_server.plotting import plot_loss_panels, smooth
 from ned_server.renderer.plots import PANELS as RENDERER_PANELS
 from ned_server.renderer.plots import plot_losses as plot_renderer
 
@@ -53,9 +53,10 @@ def test_odd_panel_count_and_empty_history(tmp_path: Path) -> None:
     assert cv2.imread(str(plot_loss_panels([], panels, tmp_path / "e.png", "t"))) is not None
 
 
-def test_write_atomic_replaces_in_one_step(tmp_path: Path) -> None:
+def test_replotting_replaces_the_picture_in_one_step(tmp_path: Path) -> None:
     target = tmp_path / "x.png"
-    write_atomic(b"old", target)
-    write_atomic(b"new", target)
-    assert target.read_bytes() == b"new"
+    plot_loss_panels(history(["x"], n=10), [("a", ["x"])], target, "first")
+    first = target.read_bytes()
+    plot_loss_panels(history(["x"], n=200), [("a", ["x"])], target, "second")
+    assert target.read_bytes() != first
     assert [p.name for p in tmp_path.iterdir()] == ["x.png"]

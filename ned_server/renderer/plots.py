@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..plotting import figure_png, plot_loss_panels, write_atomic
+from ..plotting import figure_png, plot_loss_panels
+from ..store import write_bytes
 
 PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("discriminators (LSGAN)", ("D/image_real", "D/image_fake", "D/mouth_real", "D/mouth_fake")),
@@ -59,7 +60,9 @@ def sheet_png(columns: Mapping[str, np.ndarray], title: str = "", cell_inches: f
 
 
 def save_sheet(columns: Mapping[str, np.ndarray], path: str | Path, title: str = "") -> Path:
-    return write_atomic(sheet_png(columns, title), path)
+    path = Path(path)
+    write_bytes(path, sheet_png(columns, title))
+    return path
 
 
 def conditioning_columns(cond: np.ndarray) -> dict[str, np.ndarray]:
