@@ -1,8 +1,12 @@
 """The server's settings: one typed place with defaults, filled from the command line and env.
 
 Each pipeline stage owns a small dataclass of its own settings (in its sub-package's config.py);
-ServerConfig gathers the ones the service needs. Environment variables exist for what a farm
-wrapper or a container sets once (NED_TOKEN, NED_STORE, NED_MODELS, NED_DEVICE).
+ServerConfig composes them (``tracking``, ``manipulator``, ``composite``) beside the server's own,
+and is built once, by the CLI or a test, then handed down: no stage builds a default of its own
+behind the server's back. Per-request values (emotion, intensity, blend...) are not here: their
+ranges and defaults are the one parameter table, ``ned_plugin.parameters``. Environment variables
+exist for what a farm wrapper or a container sets once (NED_TOKEN, NED_STORE, NED_MODELS,
+NED_DEVICE).
 """
 
 from __future__ import annotations
@@ -11,6 +15,13 @@ import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
+
+from ned_server.composite.config import CompositeConfig
+from ned_server.manipulator.config import InferenceConfig
+from ned_server.runtime.limits import LimitsConfig
+from ned_server.tracking.config import TrackingConfig
 
 DEFAULT_PORT = 50551
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -31,32 +42,11 @@ def resolve_device(name: str) -> str:
     """"auto" picks the first CUDA device when torch sees one, else the CPU."""
     if name != "auto":
         return name
-    try:
-        import torch
-    except ImportError:
-        return "cpu"
     if torch.cuda.is_available():
         return "cuda:0"
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
-
-
-@dataclass
-class LimitsConfig:
-    """Bounds that keep one bad or greedy client from taking the server down."""
-
-    max_chunk_bytes: int = 1 << 20
-    max_frame_bytes: int = 1 << 30
-    max_frame_pixels: int = 16384 * 16384
-    max_shot_frames: int = 20000
-    # Requests that need the device run `device_slots` at a time; up to `max_waiting` more wait in
-    # FIFO order, and only past that does the server answer RESOURCE_EXHAUSTED.
-    device_slots: int = 1
-    max_waiting: int = 32
-    retry_after_s: float = 5.0
-    # A client whose stream stalls this long is dropped so its resources are freed.
-    stream_idle_timeout_s: float = 120.0
 
 
 @dataclass
@@ -74,12 +64,6 @@ class ServerConfig:
     models_dir: Path = field(default_factory=_default_models)
     device: str = field(default_factory=lambda: os.environ.get("NED_DEVICE", "auto"))
     workers: int = 16
-    # The manipulator's output: False (default) is the paper's, the generator's sequence itself;
-    # True adds only the change the target style makes to the performance
-    # (manipulator.config.InferenceConfig.keep_details), so intensity 0 returns the actor's own
-    # expressions exactly and tracking detail the network cannot reproduce is kept, at some cost in
-    # how clearly the target emotion reads (tests/bench/manipulator.py measures both).
-    manipulator_keep_details: bool = False
     # torch's CPU threads for the pipeline; 0 keeps torch's default (one per core). Small networks
     # on a busy CPU often run fastest on one.
     torch_threads: int = 0
@@ -90,6 +74,19 @@ class ServerConfig:
     # writes against lost work on this machine, which is the operator's call, not the artist's.
     checkpoint_every: int | None = None
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    # The stages' own settings. ``tracking.detection.models_dir`` follows ``models_dir`` (see
+    # __post_init__). The manipulator's defaults differ from the library's in one place: the jaw
+    # floor is 0 (closed) on the server, since an unseen actor's style pushed the jaw below closed
+    # and tore the lips; ``keep_details`` (``--keep-details``) is the paper's output when False.
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    manipulator: InferenceConfig = field(default_factory=lambda: InferenceConfig(jaw_floor=0.0))
+    composite: CompositeConfig = field(default_factory=CompositeConfig)
+
+    def __post_init__(self) -> None:
+        self.models_dir = Path(self.models_dir)
+        self.store_dir = Path(self.store_dir)
+        if self.tracking.detection.models_dir is None:
+            self.tracking.detection.models_dir = self.models_dir
 
     @property
     def address(self) -> str:

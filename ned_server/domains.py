@@ -6,7 +6,8 @@ output branch here) use this one, so an index always means the same emotion ever
 
 from __future__ import annotations
 
-EMOTIONS: tuple[str, ...] = ("neutral", "angry", "disgusted", "fear", "happy", "sad", "surprised")
+from ned_plugin.parameters import EMOTIONS
+
 NUM_DOMAINS = len(EMOTIONS)
 EXPRESSION_DIM = 51  # jaw opening + 50 FLAME expression parameters
 JAW_INDEX = 0

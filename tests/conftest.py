@@ -15,14 +15,16 @@ os.environ.setdefault("NED_DEVICE", "cpu")
 @pytest.fixture
 def server_config(tmp_path: Path):
     from ned_server.config import ServerConfig
+    from ned_server.synthetic.flame_assets import install_standin_flame
 
+    install_standin_flame(tmp_path / "models")  # the server has no FLAME of its own: the stand-in head
     return ServerConfig(port=0, store_dir=tmp_path / "store", models_dir=tmp_path / "models", device="cpu",
                         token=None, shutdown_grace_s=2.0)
 
 
 @pytest.fixture
 def server(server_config) -> Iterator:
-    from ned_server.app import NedServer
+    from ned_server.api.app import NedServer
 
     srv = NedServer(server_config).start()
     try:

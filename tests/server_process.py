@@ -2,7 +2,7 @@
 
 An in-process server (tests/conftest.py) is cheaper, but SIGKILL, a restart on the same store and
 the server's own memory can only be observed on a process of its own. The child is started as a
-user would start it (``python -m ned_server.cli --port 0 ...``); its address is read from the
+user would start it (``python -m ned_server.api.cli --port 0 ...``); its address is read from the
 ``listening on HOST:PORT`` line it logs, and its log is kept (a reader thread drains stderr, so a
 chatty server never blocks on a full pipe).
 """
@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 
 from ned_plugin.client import ConnectionSettings, NedClient
+from ned_server.synthetic.flame_assets import install_standin_flame
 
 LISTENING = re.compile(r"listening on (\S+):(\d+)")
 REPO = Path(__file__).resolve().parents[1]
@@ -32,6 +33,7 @@ class ServerProcess:
 
     def __init__(self, store: Path, models: Path, *extra: str, start_timeout_s: float = 120.0) -> None:
         self.store, self.models, self.extra = Path(store), Path(models), tuple(extra)
+        install_standin_flame(self.models)  # the server has no FLAME of its own: the stand-in head
         self.start_timeout_s = start_timeout_s
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
@@ -45,7 +47,7 @@ class ServerProcess:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), str(REPO / "plugin"), env.get("PYTHONPATH"))
                                             if p)
         env.pop("NED_TOKEN", None)
-        command: Sequence[str] = [sys.executable, "-m", "ned_server.cli", "--port", "0", "--store", str(self.store),
+        command: Sequence[str] = [sys.executable, "-m", "ned_server.api.cli", "--port", "0", "--store", str(self.store),
                                   "--models", str(self.models), "--grace", "2", *self.extra]
         self._listening.clear()
         self.lines = []

@@ -12,7 +12,7 @@ import pytest
 
 from ned_plugin.exr import read_exr
 from ned_plugin.sequence import expand_pattern, find_sequence
-from ned_server.demo import DemoConfig, demo_main, run
+from ned_server.synthetic.demo import DemoConfig, demo_main, run
 
 FRAMES = 6
 SIZE = 128

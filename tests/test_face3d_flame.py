@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from ned_server.face3d.assets import make_tiny_flame_assets, tiny_flame
 from ned_server.face3d.config import FlameConfig
 from ned_server.face3d.flame import FlameInputError, FlameLayer
 from ned_server.face3d.landmark_embedding import (
@@ -22,8 +21,9 @@ from ned_server.face3d.landmark_embedding import (
     load_landmark_embedding,
 )
 from ned_server.face3d.model_file import load_flame_model
-from ned_server.face3d.procedural import features as ft
 from ned_server.face3d.safe_pickle import FlameAssetError, UnsafePickleError, safe_load_npy, safe_loads
+from ned_server.synthetic.flame_assets import make_tiny_flame_assets, tiny_flame
+from ned_server.synthetic.procedural import features as ft
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from ned_server.face3d.assets import tiny_flame
 from ned_server.face3d.flame import FlameLayer
-from ned_server.face3d.flame_generator import head_mesh
 from ned_server.face3d.model_file import FlameModel
-from ned_server.face3d.procedural.mesh import PART_LEFT_EYE, PART_NAMES, PART_RIGHT_EYE, PART_SKIN
+from ned_server.synthetic.flame_assets import tiny_flame
+from ned_server.synthetic.flame_generator import head_mesh
+from ned_server.synthetic.procedural.mesh import PART_LEFT_EYE, PART_NAMES, PART_RIGHT_EYE, PART_SKIN
 from ned_server.synthetic.semantics import ACTIONS, NUM_NAMED_ACTIONS
 
 

@@ -9,7 +9,7 @@ from torch import nn
 
 from ned_server.domains import EMOTIONS
 from ned_server.manipulator.config import TINY_SIZES, InferenceConfig
-from ned_server.manipulator.controls import EmotionControl, resolve_schedule
+from ned_server.manipulator.controls import EmotionSettings, resolve_schedule
 from ned_server.manipulator.inference import EmotionManipulator, ExpressionInputError
 from ned_server.manipulator.networks import ManipulatorNetworks, he_init
 from ned_server.synthetic.expressions import emotion_expression_sequence
@@ -64,7 +64,7 @@ def test_intensity_moves_from_own_style_to_target_and_beyond(echo: EmotionManipu
     x = clip()
     target = echo.emotion_styles(seed=3)[EMOTIONS.index("happy")]
     for alpha in (0.0, 0.5, 1.0, 1.5):
-        out = echo.translate(x, EmotionControl(emotion="happy", intensity=alpha, seed=3, speech_preservation=0))
+        out = echo.translate(x, EmotionSettings(emotion="happy", intensity=alpha, seed=3, speech_preservation=0))
         expected = 0.3 + alpha * (target - 0.3)
         assert np.allclose(out[:, STYLE], expected, atol=1e-5), alpha
         assert np.allclose(out[:, 17:], x[:, 17:], atol=1e-6)
@@ -72,25 +72,25 @@ def test_intensity_moves_from_own_style_to_target_and_beyond(echo: EmotionManipu
 
 def test_intensity_zero_ignores_the_target(real: EmotionManipulator):
     x = clip()
-    a = real.translate(x, EmotionControl(emotion="happy", intensity=0.0))
-    b = real.translate(x, EmotionControl(emotion="sad", intensity=0.0, seed=9))
+    a = real.translate(x, EmotionSettings(emotion="happy", intensity=0.0))
+    b = real.translate(x, EmotionSettings(emotion="sad", intensity=0.0, seed=9))
     assert np.allclose(a, b, atol=1e-6)
 
 
 def test_mix_and_reference_style(echo: EmotionManipulator):
     x = clip()
     styles = echo.emotion_styles(seed=0)
-    out = echo.translate(x, EmotionControl(mix={"happy": 1.0, "sad": 3.0}, speech_preservation=0))
+    out = echo.translate(x, EmotionSettings(mix={"happy": 1.0, "sad": 3.0}, speech_preservation=0))
     expected = 0.25 * styles[EMOTIONS.index("happy")] + 0.75 * styles[EMOTIONS.index("sad")]
     assert np.allclose(out[:, STYLE], expected, atol=1e-5)
     ref = np.linspace(-1, 1, 16)
-    out = echo.translate(x, EmotionControl(emotion="happy", reference_style=ref, speech_preservation=0))
+    out = echo.translate(x, EmotionSettings(emotion="happy", reference_style=ref, speech_preservation=0))
     assert np.allclose(out[:, STYLE], ref, atol=1e-5)
 
 
 def test_keyframes_follow_shot_frame_numbers(echo: EmotionManipulator):
     x = clip(60)
-    control = EmotionControl(keyframes=[(1010, "happy", 1.0), (1040, "sad", 0.5)], seed=2, speech_preservation=0)
+    control = EmotionSettings(keyframes=[(1010, "happy", 1.0), (1040, "sad", 0.5)], seed=2, speech_preservation=0)
     out = echo.translate(x, control, first_frame=1000)
     sched = resolve_schedule(control, 60, EMOTIONS, first_frame=1000)
     target = sched.weights @ echo.emotion_styles(seed=2)
@@ -103,18 +103,18 @@ def test_keyframes_follow_shot_frame_numbers(echo: EmotionManipulator):
 
 def test_seed_is_repeatable_and_matters(real: EmotionManipulator):
     x = clip()
-    a = real.translate(x, EmotionControl(emotion="fear", seed=5))
-    b = real.translate(x, EmotionControl(emotion="fear", seed=5))
-    c = real.translate(x, EmotionControl(emotion="fear", seed=6))
+    a = real.translate(x, EmotionSettings(emotion="fear", seed=5))
+    b = real.translate(x, EmotionSettings(emotion="fear", seed=5))
+    c = real.translate(x, EmotionSettings(emotion="fear", seed=6))
     assert np.array_equal(a, b)
     assert not np.allclose(a, c)
 
 
 def test_speech_preservation_blends_the_jaw(real: EmotionManipulator):
     x = clip()
-    free = real.translate(x, EmotionControl(emotion="angry", speech_preservation=0.0))
-    kept = real.translate(x, EmotionControl(emotion="angry", speech_preservation=1.0))
-    half = real.translate(x, EmotionControl(emotion="angry", speech_preservation=0.5))
+    free = real.translate(x, EmotionSettings(emotion="angry", speech_preservation=0.0))
+    kept = real.translate(x, EmotionSettings(emotion="angry", speech_preservation=1.0))
+    half = real.translate(x, EmotionSettings(emotion="angry", speech_preservation=0.5))
     assert np.array_equal(kept[:, 0], x[:, 0])
     assert np.allclose(half[:, 0], 0.5 * (free[:, 0] + x[:, 0]), atol=1e-6)
     assert np.allclose(kept[:, 1:], free[:, 1:])
@@ -123,7 +123,7 @@ def test_speech_preservation_blends_the_jaw(real: EmotionManipulator):
 def test_a_chunk_with_nine_frames_of_context_matches_the_full_run(real: EmotionManipulator):
     x = clip(70)
     x[:, STYLE] += np.random.default_rng(1).normal(0, 0.2, size=(70, 16)).astype(np.float32)
-    control = EmotionControl(keyframes=[(0, "happy", 0.2), (50, "surprised", 1.2)], seed=4)
+    control = EmotionSettings(keyframes=[(0, "happy", 0.2), (50, "surprised", 1.2)], seed=4)
     full = real.translate(x, control)
     chunk = real.translate(x[21:59], control, first_frame=21)  # frames 30..49 plus 9 on each side
     assert np.allclose(chunk[9:29], full[30:50], atol=1e-5)
@@ -131,15 +131,15 @@ def test_a_chunk_with_nine_frames_of_context_matches_the_full_run(real: EmotionM
 
 def test_short_clips_are_padded_or_refused(real: EmotionManipulator):
     x = clip(4)
-    out = real.translate(x, EmotionControl(emotion="sad"))
+    out = real.translate(x, EmotionSettings(emotion="sad"))
     assert out.shape == (4, 51) and np.isfinite(out).all()
     strict = EmotionManipulator(networks=real.nets, config=InferenceConfig(pad_short=False))
     with pytest.raises(ExpressionInputError, match="at least 10 frames"):
-        strict.translate(x, EmotionControl(emotion="sad"))
+        strict.translate(x, EmotionSettings(emotion="sad"))
 
 
 def test_bad_inputs_get_actionable_errors(real: EmotionManipulator):
-    control = EmotionControl(emotion="happy")
+    control = EmotionSettings(emotion="happy")
     x = clip(20)
     x[3, 7] = np.nan
     with pytest.raises(ValueError, match=r"NaN/Inf .* first at index 3"):
@@ -149,9 +149,9 @@ def test_bad_inputs_get_actionable_errors(real: EmotionManipulator):
     with pytest.raises(ValueError, match="empty"):
         real.translate(np.zeros((0, 51), np.float32), control)
     with pytest.raises(KeyError, match="neutral, angry, disgusted, fear, happy, sad, surprised"):
-        real.translate(clip(20), EmotionControl(emotion="contempt"))
+        real.translate(clip(20), EmotionSettings(emotion="contempt"))
     with pytest.raises(ValueError, match="seed"):
-        real.translate(clip(20), EmotionControl(emotion="happy", seed=-1))
+        real.translate(clip(20), EmotionSettings(emotion="happy", seed=-1))
 
 
 def test_extract_style_is_the_geometric_median_of_window_styles(echo: EmotionManipulator):
@@ -177,10 +177,10 @@ def test_keep_details_returns_the_input_at_intensity_zero(real: EmotionManipulat
     x = clip(30)
     x[:, 20:] += np.random.default_rng(3).normal(0, 0.3, size=(30, 31)).astype(np.float32)
     detail = EmotionManipulator(networks=real.nets, config=InferenceConfig(keep_details=True))
-    same = detail.translate(x, EmotionControl(emotion="happy", intensity=0.0, speech_preservation=0))
+    same = detail.translate(x, EmotionSettings(emotion="happy", intensity=0.0, speech_preservation=0))
     assert np.allclose(same, x, atol=1e-5)
     # At full intensity, the change is exactly what the style changes in the plain output.
-    plain = real.translate(x, EmotionControl(emotion="happy", speech_preservation=0))
-    plain_own = real.translate(x, EmotionControl(emotion="happy", intensity=0.0, speech_preservation=0))
-    moved = detail.translate(x, EmotionControl(emotion="happy", speech_preservation=0))
+    plain = real.translate(x, EmotionSettings(emotion="happy", speech_preservation=0))
+    plain_own = real.translate(x, EmotionSettings(emotion="happy", intensity=0.0, speech_preservation=0))
+    moved = detail.translate(x, EmotionSettings(emotion="happy", speech_preservation=0))
     assert np.allclose(moved - x, plain - plain_own, atol=1e-4)

@@ -18,7 +18,7 @@ from ned_server.manipulator.checkpoint import (
     safe_load,
 )
 from ned_server.manipulator.config import PAPER_SIZES, TINY_SIZES, NetworkSizes
-from ned_server.manipulator.controls import EmotionControl
+from ned_server.manipulator.controls import EmotionSettings
 from ned_server.manipulator.inference import EmotionManipulator
 from ned_server.manipulator.networks import Discriminator, Generator, ManipulatorNetworks, MappingNetwork
 
@@ -102,7 +102,7 @@ def test_official_file_loads_and_translates(official_file: Path):
     assert torch.equal(manip.nets.generator.seq2[4].weight, raw["generator"]["seq2.4.weight"])
     assert torch.equal(manip.nets.mapping_network.unshared[3][2].bias, raw["mapping_network"]["unshared.3.2.bias"])
     expr = np.random.default_rng(0).normal(0, 0.5, size=(12, 51)).astype(np.float32)
-    out = manip.translate(expr, EmotionControl(emotion="sad"))
+    out = manip.translate(expr, EmotionSettings(emotion="sad"))
     assert out.shape == (12, 51) and np.isfinite(out).all()
     assert manip.extract_style(expr).shape == (16,)
 
@@ -152,7 +152,7 @@ def test_converter_rejects_wrong_layouts_clearly():
     manip = EmotionManipulator(ckpt)
     assert manip.emotions == ("neutral", "angry", "disgusted", "happy", "sad")
     with pytest.raises(KeyError, match="not in this checkpoint"):
-        manip.translate(np.zeros((10, 51), np.float32), EmotionControl(emotion="fear"))
+        manip.translate(np.zeros((10, 51), np.float32), EmotionSettings(emotion="fear"))
 
 
 def test_our_checkpoint_round_trips_with_sizes(tmp_path: Path):

@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 import torch
 
+from ned_server.api.train_manipulator import train_manipulator_main
 from ned_server.domains import EMOTIONS
 from ned_server.manipulator.checkpoint import safe_load
-from ned_server.manipulator.cli import train_manipulator_main
 from ned_server.manipulator.config import PAPER_SIZES, TINY_SIZES, preset
-from ned_server.manipulator.controls import EmotionControl
-from ned_server.manipulator.dataset import ExpressionDataset
+from ned_server.manipulator.controls import EmotionSettings
 from ned_server.manipulator.evaluation import score_translations, train_emotion_classifier
 from ned_server.manipulator.inference import EmotionManipulator
 from ned_server.manipulator.networks import ManipulatorNetworks, he_init
 from ned_server.manipulator.train import ManipulatorTrainer, TrainProgress
+from ned_server.runtime.files import atomic_torch_save
+from ned_server.synthetic.datasets import synthetic_expression_dataset
 from ned_server.synthetic.expressions import make_synthetic_dataset
-from ned_server.torch_files import atomic_torch_save
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +37,7 @@ def _state(nets: ManipulatorNetworks) -> dict[str, torch.Tensor]:
 
 
 def test_tiny_training_learns_emotions_and_keeps_speech(tmp_path: Path):
-    train = ExpressionDataset.synthetic(12, 100, seed=1, num_actors=4)
+    train = synthetic_expression_dataset(12, 100, seed=1, num_actors=4)
     seen: list[TrainProgress] = []
     result = ManipulatorTrainer(preset("tiny"), train, tmp_path / "run", progress=seen.append).train()
     assert not result.cancelled and result.iterations == 320 and result.epochs_done == 4
@@ -47,7 +47,7 @@ def test_tiny_training_learns_emotions_and_keeps_speech(tmp_path: Path):
     assert (tmp_path / "run" / "losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((tmp_path / "run" / "latest.json").read_text())["nets"] == "04_nets.pth"
 
-    judge = train_emotion_classifier(ExpressionDataset.synthetic(30, 60, seed=3, num_actors=30))
+    judge = train_emotion_classifier(synthetic_expression_dataset(30, 60, seed=3, num_actors=30))
     held = list(make_synthetic_dataset(1, 100, seed=2, num_actors=3).sequences)  # actors never seen
     scores = score_translations(EmotionManipulator(tmp_path / "run"), judge, held)
     chance = 1 / len(EMOTIONS)
@@ -64,7 +64,7 @@ def test_tiny_training_learns_emotions_and_keeps_speech(tmp_path: Path):
 
 
 def test_resume_after_interruption_continues_exactly(tmp_path: Path):
-    data = ExpressionDataset.synthetic(2, 40, seed=5, num_actors=2)
+    data = synthetic_expression_dataset(2, 40, seed=5, num_actors=2)
     cfg = preset("tiny", iterations_per_epoch=4, epochs=2, decay_epochs=1, batch_size=8)
     straight = ManipulatorTrainer(cfg, data, tmp_path / "a")
     straight.train()
@@ -93,7 +93,7 @@ def test_resume_after_interruption_continues_exactly(tmp_path: Path):
 def test_cancel_event_stops_at_the_next_iteration(tmp_path: Path):
     import threading
 
-    data = ExpressionDataset.synthetic(2, 30, seed=5, num_actors=1)
+    data = synthetic_expression_dataset(2, 30, seed=5, num_actors=1)
     cancel = threading.Event()
 
     def progress(p: TrainProgress) -> None:
@@ -107,9 +107,9 @@ def test_cancel_event_stops_at_the_next_iteration(tmp_path: Path):
 
 def test_fine_tuning_starts_from_a_pretrained_checkpoint(tmp_path: Path):
     cfg = preset("tiny", iterations_per_epoch=2, epochs=1, decay_epochs=0, batch_size=8)
-    pre = ManipulatorTrainer(cfg, ExpressionDataset.synthetic(2, 30, seed=6), tmp_path / "pre")
+    pre = ManipulatorTrainer(cfg, synthetic_expression_dataset(2, 30, seed=6), tmp_path / "pre")
     pre.train()
-    fine_data = ExpressionDataset.synthetic(2, 30, seed=7)
+    fine_data = synthetic_expression_dataset(2, 30, seed=7)
     fine = ManipulatorTrainer(cfg, fine_data, tmp_path / "fine", init_from=tmp_path / "pre")
     assert fine.iteration == 0
     before = _state(fine.nets)
@@ -173,7 +173,7 @@ def test_cli_trains_on_tracked_clips_and_resumes(tmp_path: Path, capsys):
 def test_training_on_a_subset_of_emotions(tmp_path: Path):
     subset = ("neutral", "happy", "sad")
     cfg = preset("tiny", emotions=subset, iterations_per_epoch=1, epochs=1, decay_epochs=0, batch_size=4)
-    result = ManipulatorTrainer(cfg, ExpressionDataset.synthetic(1, 30, seed=9), tmp_path).train()
+    result = ManipulatorTrainer(cfg, synthetic_expression_dataset(1, 30, seed=9), tmp_path).train()
     manip = EmotionManipulator(result.checkpoint)
     assert manip.emotions == subset and len(manip.nets.mapping_network.unshared) == 3
-    assert manip.translate(np.zeros((12, 51), np.float32), EmotionControl(emotion="sad")).shape == (12, 51)
+    assert manip.translate(np.zeros((12, 51), np.float32), EmotionSettings(emotion="sad")).shape == (12, 51)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ned_server.domains import EMOTIONS
-from ned_server.manipulator.controls import EmotionControl, Keyframe, mix_weights, resolve_schedule
+from ned_server.manipulator.controls import EmotionSettings, Keyframe, mix_weights, resolve_schedule
 from ned_server.manipulator.windows import (
     gaussian_window_weights,
     geometric_median,
@@ -90,7 +90,7 @@ def test_mix_weights_normalise_and_name_the_valid_emotions():
 
 
 def test_keyframes_are_held_outside_exact_at_keys_and_smooth_between():
-    control = EmotionControl(keyframes=[(120, "happy", 0.0), (100, "sad", 1.0), (140, {"happy": 1.0}, 2.0)])
+    control = EmotionSettings(keyframes=[(120, "happy", 0.0), (100, "sad", 1.0), (140, {"happy": 1.0}, 2.0)])
     sched = resolve_schedule(control, 60, EMOTIONS, first_frame=90)  # frames 90..149
     sad, happy = EMOTIONS.index("sad"), EMOTIONS.index("happy")
     frame = lambda f: f - 90  # noqa: E731
@@ -107,20 +107,20 @@ def test_keyframes_are_held_outside_exact_at_keys_and_smooth_between():
 
 
 def test_keys_without_emotion_animate_intensity_only():
-    control = EmotionControl(emotion="angry", keyframes=[Keyframe(0, intensity=0.0), Keyframe(10, intensity=1.0)])
+    control = EmotionSettings(emotion="angry", keyframes=[Keyframe(0, intensity=0.0), Keyframe(10, intensity=1.0)])
     sched = resolve_schedule(control, 11, EMOTIONS)
     assert np.allclose(sched.weights[:, EMOTIONS.index("angry")], 1.0)
     assert sched.intensity[0] == 0.0 and sched.intensity[10] == 1.0 and 0 < sched.intensity[5] < 1
 
 
 @pytest.mark.parametrize(("control", "message"), [
-    (EmotionControl(), "no target"),
-    (EmotionControl(emotion="happy", intensity=float("nan")), "intensity"),
-    (EmotionControl(emotion="happy", intensity=7.0), "between 0 and"),
-    (EmotionControl(emotion="happy", speech_preservation=1.5), "speech_preservation"),
-    (EmotionControl(reference_style=np.zeros(15)), "16 finite"),
-    (EmotionControl(emotion="happy", keyframes=[(3, "sad"), (3, "angry")]), "same frame"),
-    (EmotionControl(emotion="hapy"), "expected one of"),
+    (EmotionSettings(), "no target"),
+    (EmotionSettings(emotion="happy", intensity=float("nan")), "intensity"),
+    (EmotionSettings(emotion="happy", intensity=7.0), "between 0 and"),
+    (EmotionSettings(emotion="happy", speech_preservation=1.5), "speech_preservation"),
+    (EmotionSettings(reference_style=np.zeros(15)), "16 finite"),
+    (EmotionSettings(emotion="happy", keyframes=[(3, "sad"), (3, "angry")]), "same frame"),
+    (EmotionSettings(emotion="hapy"), "expected one of"),
 ])
 def test_bad_controls_get_clear_errors(control, message):
     with pytest.raises(ValueError, match=message):
@@ -129,6 +129,6 @@ def test_bad_controls_get_clear_errors(control, message):
 
 def test_reference_style_wins_over_labels():
     ref = np.arange(16.0)
-    sched = resolve_schedule(EmotionControl(emotion="happy", reference_style=ref, intensity=0.5), 12, EMOTIONS)
+    sched = resolve_schedule(EmotionSettings(emotion="happy", reference_style=ref, intensity=0.5), 12, EMOTIONS)
     assert np.array_equal(sched.reference, ref)
     assert np.allclose(sched.intensity, 0.5)

@@ -15,11 +15,11 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
 from ned_plugin.exr import Window, decode_exr
 from tests.nodes_fakes.fake_server import FakeNed, serve, write_plates
@@ -106,12 +106,10 @@ def test_venv_errors_name_the_failing_step() -> None:
 
 
 def test_venv_installs_the_client_runtimes_requirements() -> None:
-    """Blender's venv must get what setup.py gives the client, or the add-on tests test another runtime."""
-    import ast
+    """Blender's venv must get what the package gives the client, or the add-on tests test another runtime."""
+    import tomllib
 
-    tree = ast.parse((ROOT / "setup.py").read_text())
-    client = next(ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
-                  and getattr(node.targets[0], "id", "") == "CLIENT_REQUIRES")
+    client = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     spec = importlib.util.spec_from_file_location("blender_venv", ROOT / "tools" / "blender_venv.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

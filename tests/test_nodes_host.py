@@ -239,7 +239,7 @@ def test_unreachable_server_message(tmp_path: Path) -> None:
 
 
 def test_wrong_token_message_from_the_real_server(server_config) -> None:
-    from ned_server.app import NedServer
+    from ned_server.api.app import NedServer
 
     server_config.token = "right"
     srv = NedServer(server_config).start()

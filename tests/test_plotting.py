@@ -9,9 +9,9 @@ import numpy as np
 
 from ned_server.manipulator.plots import PANELS as MANIPULATOR_PANELS
 from ned_server.manipulator.plots import plot_losses as plot_manipulator
-from ned_server.plotting import plot_loss_panels, smooth
 from ned_server.renderer.plots import PANELS as RENDERER_PANELS
 from ned_server.renderer.plots import plot_losses as plot_renderer
+from ned_server.runtime.plotting import plot_loss_panels, smooth
 
 
 def history(keys: list[str], n: int = 120) -> list[dict[str, float]]:

@@ -24,6 +24,7 @@ import torch
 
 from ned_plugin.client import AuthenticationFailed, ConnectionSettings, NedClient, NedClientError, ServerUnreachable
 from ned_plugin.wire import pb
+from ned_server.synthetic.flame_assets import install_standin_flame
 from tests.hostile import pickle_payload
 from tests.pipeline_assets import synthetic_shot, write_tiny_actor, write_tiny_manipulator
 
@@ -32,14 +33,15 @@ TOKEN = "s3cret-token"
 
 
 def _start(config):
-    from ned_server.app import NedServer
+    from ned_server.api.app import NedServer
 
+    install_standin_flame(config.models_dir)
     return NedServer(config).start()
 
 
 # ---------------------------------------------------------------------- binding
 def test_default_bind_is_loopback_only(server) -> None:
-    from ned_server.cli import build_parser
+    from ned_server.api.cli import build_parser
     from ned_server.config import ServerConfig
 
     assert ServerConfig().host == "127.0.0.1" and build_parser().parse_args([]).host == "127.0.0.1"

@@ -58,7 +58,7 @@ def proc(tmp_path_factory):
 
 # ---------------------------------------------------------------------- SIGKILL
 def test_the_checkpoint_interval_is_a_server_setting(server_config) -> None:
-    from ned_server.cli import build_parser, config_from_args
+    from ned_server.api.cli import build_parser, config_from_args
 
     assert config_from_args(build_parser().parse_args([])).checkpoint_every is None  # the preset's
     assert config_from_args(build_parser().parse_args(["--checkpoint-every", "7"])).checkpoint_every == 7
@@ -300,8 +300,8 @@ def test_cancel_job_while_the_job_prepares_its_data_stops_it_within_a_second(cli
 
 
 def test_a_shot_whose_clips_were_cut_short_is_prepared_again(client, server) -> None:
-    from ned_server.actor_training import TrainActorParams, training_clips
-    from ned_server.pipeline import ColourRequest
+    from ned_server.orchestration.actor_training import TrainActorParams, training_clips
+    from ned_server.orchestration.facade import ColourRequest
 
     long = synthetic_shot(frames=12, size=96, seed=6)
     assert client.track(long.frames, track_settings(long, shot_id="runs", drop={1006})).summary.tracked_frames == 11

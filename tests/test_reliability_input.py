@@ -25,6 +25,7 @@ from ned_plugin.chunks import ChunkError, FrameAssembler, crc32, reassemble, spl
 from ned_plugin.client import ConnectionSettings, NedClient, NedClientError
 from ned_plugin.exr import RGB, Frame, FrameError, Window, decode_exr
 from ned_plugin.wire import pb
+from ned_server.synthetic.flame_assets import install_standin_flame
 from tests import hostile
 from tests.pipeline_assets import synthetic_shot, write_tiny_actor, write_tiny_manipulator
 
@@ -43,7 +44,7 @@ def shot():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from ned_server.app import NedServer
+    from ned_server.api.app import NedServer
     from ned_server.config import ServerConfig
 
     root = tmp_path_factory.mktemp("hostile")
@@ -51,6 +52,7 @@ def server(tmp_path_factory):
                           shutdown_grace_s=1.0)
     config.limits.max_frame_pixels = MAX_FRAME_PIXELS
     config.limits.max_shot_frames = MAX_SHOT_FRAMES
+    install_standin_flame(config.models_dir)
     write_tiny_manipulator(config.models_dir)
     write_tiny_actor(config.store_dir, "anna")
     srv = NedServer(config).start()
@@ -192,10 +194,10 @@ def test_fuzz_frame_codec_refuses_or_returns_a_sound_frame(seed: str, mutations)
 @given(seed=st.sampled_from(sorted(SEEDS)), mutations=st.lists(MUTATION, min_size=1, max_size=3))
 def test_fuzz_intake_stores_a_shot_or_refuses_it_with_invalid_argument(tmp_path_factory, seed: str,
                                                                        mutations) -> None:
-    from ned_server.config import LimitsConfig
     from ned_server.errors import InvalidInput
-    from ned_server.intake import receive_shot
-    from ned_server.store import Store
+    from ned_server.runtime.intake import receive_shot
+    from ned_server.runtime.limits import LimitsConfig
+    from ned_server.runtime.store import Store
 
     store = Store(tmp_path_factory.mktemp("intake"))
     frames = [(1001, SEEDS[seed]), (1002, _mutate(SEEDS[seed], mutations))]

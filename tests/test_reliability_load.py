@@ -55,8 +55,8 @@ def test_eight_clients_at_once_get_correct_results_and_memory_stays_bounded(shot
 
 
 def test_a_busy_device_queues_in_order_and_refuses_only_past_its_limit(shot, server_config, monkeypatch) -> None:
-    from ned_server import shot_tracking
-    from ned_server.app import NedServer
+    from ned_server.api.app import NedServer
+    from ned_server.orchestration import shot_tracking
 
     server_config.workers = 2
     server_config.limits.device_slots, server_config.limits.max_waiting = 1, 3
@@ -70,9 +70,9 @@ def test_a_busy_device_queues_in_order_and_refuses_only_past_its_limit(shot, ser
         served: list[str] = []
         real_load = shot_tracking.load_track
 
-        def recording_load(store, shot_id, key, exact=True):  # type: ignore[no-untyped-def]
+        def recording_load(store, shot_id, key, load, exact=True):  # type: ignore[no-untyped-def]
             served.append(shot_id)  # called inside the device slot: the order requests got the device
-            return real_load(store, shot_id, key, exact)
+            return real_load(store, shot_id, key, load, exact)
 
         monkeypatch.setattr(shot_tracking, "load_track", recording_load)
         sched = srv.pipeline.scheduler
@@ -126,9 +126,9 @@ def test_a_busy_device_queues_in_order_and_refuses_only_past_its_limit(shot, ser
 def test_the_same_shot_sent_by_many_clients_at_once_is_stored_once(tmp_path) -> None:
     """Farm chunks of one shot arrive together: every sender gets the one stored shot, none an error
     from another's rename (the publish step used to race: ENOTEMPTY / FileNotFoundError)."""
-    from ned_server.config import LimitsConfig
-    from ned_server.intake import receive_shot
-    from ned_server.store import Store
+    from ned_server.runtime.intake import receive_shot
+    from ned_server.runtime.limits import LimitsConfig
+    from ned_server.runtime.store import Store
     from tests.hostile import plate
 
     frames = [(1001 + k, plate(24, 16, seed=k)) for k in range(4)]
@@ -161,7 +161,7 @@ def test_the_same_shot_sent_by_many_clients_at_once_is_stored_once(tmp_path) -> 
 
 
 def test_the_server_caps_malloc_arenas_unless_told_otherwise(monkeypatch) -> None:
-    from ned_server.memory import limit_malloc_arenas
+    from ned_server.runtime.memory import limit_malloc_arenas
 
     monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
     assert limit_malloc_arenas() is False  # glibc already read the operator's own setting

@@ -15,7 +15,7 @@ from ned_server.renderer.dataset import (
     save_actor_data,
 )
 from ned_server.renderer.metrics import MetricInputError, all_metrics, apd, fapd, mouth_apd
-from ned_server.renderer.toy import toy_actor, toy_clip
+from ned_server.synthetic.toy_actor import toy_actor, toy_clip
 
 
 def _clip(t: int = 5, h: int = 16, seed: int = 0) -> ActorClip:

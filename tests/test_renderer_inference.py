@@ -12,8 +12,8 @@ from ned_server.renderer.checkpoint import RendererCheckpointError
 from ned_server.renderer.config import InferenceConfig, TrainConfig, tiny_config
 from ned_server.renderer.inference import FaceRenderer, RenderInputError, chunk_difference
 from ned_server.renderer.metrics import all_metrics
-from ned_server.renderer.toy import toy_clip
 from ned_server.renderer.train import RendererTrainer
+from ned_server.synthetic.toy_actor import toy_clip
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from ned_server.api.train_renderer import train_actor_main
 from ned_server.renderer import checkpoint as ckpt_io
-from ned_server.renderer.cli import train_actor_main
 from ned_server.renderer.config import RendererConfig, TrainConfig, tiny_config
 from ned_server.renderer.dataset import save_actor_data
 from ned_server.renderer.inference import FaceRenderer
 from ned_server.renderer.metrics import fapd
-from ned_server.renderer.toy import toy_clip
 from ned_server.renderer.train import (
     RendererTrainer,
     RendererTrainError,
@@ -24,6 +23,7 @@ from ned_server.renderer.train import (
     train_meta_renderer,
 )
 from ned_server.renderer.vgg import vgg19_feature_shapes
+from ned_server.synthetic.toy_actor import toy_clip
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

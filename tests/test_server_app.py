@@ -25,14 +25,36 @@ def test_get_info(client) -> None:
     assert info.max_chunk_bytes == 1 << 20
     names = {a.name for a in info.assets}
     assert {"flame", "deca", "fan_2d", "vgg19", "ned_manipulator"} <= names
-    assert all(not a.found and a.source for a in info.assets)  # the test's models dir is empty
+    assets = {a.name: a for a in info.assets}
+    # the test's models dir holds only the procedural stand-in FLAME (the conftest installs it), and says so
+    flame = {"flame", "flame_landmarks", "flame_masks"}
+    assert all(assets[n].found and "stand-in" in assets[n].description for n in flame)
+    assert all(not a.found and a.source for n, a in assets.items() if n not in flame)
     knobs = {p.name: p for p in info.parameters}
     assert knobs["intensity"].animatable and knobs["intensity"].default_value == 1.0
     assert "happy" in knobs["emotion"].choices
     assert "Linear Rec.709 (sRGB)" in info.colour_spaces
     assert info.default_colour.input_space
     rpcs = {r.name: r for r in info.rpcs}
-    assert rpcs["GetInfo"].available and rpcs["ListJobs"].available
+    assert rpcs["GetInfo"].available and rpcs["ListJobs"].available and rpcs["Track"].available
+    assert not rpcs["Manipulate"].available and "manipulator" in rpcs["Manipulate"].reason  # no checkpoint here
+
+
+def test_without_flame_the_rpcs_that_need_it_say_where_to_get_it(server_config) -> None:
+    import shutil
+
+    from ned_server.api.app import NedServer
+
+    shutil.rmtree(server_config.models_dir / "flame")
+    srv = NedServer(server_config).start()
+    try:
+        with NedClient(ConnectionSettings(address=f"127.0.0.1:{srv.port}", deadline_s=20)) as c:
+            rpcs = {r.name: r for r in c.info().rpcs}
+    finally:
+        srv.stop(grace=1.0)
+    for name in ("Track", "Manipulate", "ExtractStyle", "TrainActor"):
+        assert not rpcs[name].available and "flame" in rpcs[name].reason and "flame.is.tue.mpg.de" in rpcs[name].reason
+    assert rpcs["ListActors"].available
 
 
 def test_health_and_lists(client) -> None:
@@ -61,7 +83,7 @@ def test_reflection_lists_the_service(server) -> None:
 
 @pytest.fixture
 def token_server(server_config):
-    from ned_server.app import NedServer
+    from ned_server.api.app import NedServer
 
     server_config.token = "s3cret-token"
     srv = NedServer(server_config).start()
@@ -92,7 +114,7 @@ def test_token_is_required(token_server) -> None:
 
 
 def test_non_loopback_without_token_refuses_to_start(server_config) -> None:
-    from ned_server.app import NedServer
+    from ned_server.api.app import NedServer
 
     server_config.host = "0.0.0.0"
     with pytest.raises(ValueError, match="needs a token"):
@@ -109,7 +131,7 @@ def test_tls(server_config, tmp_path: Path) -> None:
     from tests.tls import make_self_signed
 
     cert, key = make_self_signed(tmp_path)
-    from ned_server.app import NedServer
+    from ned_server.api.app import NedServer
 
     server_config.tls_cert, server_config.tls_key = cert, key
     srv = NedServer(server_config).start()
@@ -127,7 +149,7 @@ def test_tls(server_config, tmp_path: Path) -> None:
 def _start_subprocess(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, int]:
     env = {**os.environ, "NED_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ned_server.cli", "--port", "0", "--store", str(tmp_path / "store"),
+        [sys.executable, "-m", "ned_server.api.cli", "--port", "0", "--store", str(tmp_path / "store"),
          "--models", str(tmp_path / "models"), "--grace", "5", *extra],
         stderr=subprocess.PIPE, text=True, env=env,
     )
@@ -157,7 +179,7 @@ def test_cli_server_logs_address_and_exits_on_sigterm(tmp_path: Path) -> None:
 
 
 def test_cli_refuses_public_bind_without_token(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "ned_server.cli", "--host", "0.0.0.0", "--port", "0",
+    result = subprocess.run([sys.executable, "-m", "ned_server.api.cli", "--host", "0.0.0.0", "--port", "0",
                              "--store", str(tmp_path)], capture_output=True, text=True, timeout=60,
                             env={k: v for k, v in os.environ.items() if k != "NED_TOKEN"})
     assert result.returncode == 2

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from ned_server.errors import Busy, Cancelled
-from ned_server.jobs import CANCELLED, RUNNING, SUCCEEDED, JobContext, JobManager
-from ned_server.scheduler import DeviceScheduler
-from ned_server.store import Store
+from ned_server.runtime.jobs import CANCELLED, RUNNING, SUCCEEDED, JobContext, JobManager
+from ned_server.runtime.scheduler import DeviceScheduler
+from ned_server.runtime.store import Store
 
 
 def _counting_job(params: dict):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ned_server.errors import InvalidInput, NotFound
-from ned_server.store import Store, atomic_path, check_id, write_json
+from ned_server.runtime.store import Store, atomic_path, check_id, write_json
 
 
 @pytest.mark.parametrize("bad", ["", "..", "../x", "a/b", "a\\b", "/etc", ".hidden", "a..b", "x" * 129, "a b",

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from ned_server.domains import EMOTIONS
-from ned_server.face3d.assets import make_tiny_flame_assets
 from ned_server.synthetic.actor import ActorMotion, SyntheticActor, SyntheticActorError
 from ned_server.synthetic.colour import linear_to_srgb
 from ned_server.synthetic.config import ActorConfig
+from ned_server.synthetic.flame_assets import make_tiny_flame_assets
 from ned_server.synthetic.raster import SoftRasterizer, make_rasterizer
 from ned_server.synthetic.semantics import ACTIONS
 

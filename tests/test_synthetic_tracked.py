@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ned_server.manipulator.dataset import ExpressionDataset
+from ned_server.synthetic.datasets import synthetic_expression_dataset
 from ned_server.synthetic.expressions import make_synthetic_dataset
 from ned_server.synthetic.tracked import track_synthetic_dataset
 
@@ -27,5 +27,5 @@ def test_tracked_clips_keep_labels_and_speech_and_differ_from_the_generating_coe
 
 
 def test_expression_dataset_can_be_made_tracked():
-    ds = ExpressionDataset.synthetic(1, 12, seed=2, num_actors=1, tracked=True)
+    ds = synthetic_expression_dataset(1, 12, seed=2, num_actors=1, tracked=True)
     assert len(ds) == 7 and all(c.expression.shape == (12, 51) for c in ds.clips)

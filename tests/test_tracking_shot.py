@@ -24,10 +24,10 @@ import torch
 
 from ned_server.domains import EMOTIONS
 from ned_server.errors import InvalidInput, NotFound
-from ned_server.face3d.assets import make_tiny_flame_assets
 from ned_server.synthetic.actor import SyntheticActor, SyntheticClip
 from ned_server.synthetic.config import ActorConfig
 from ned_server.synthetic.expressions import emotion_style_vector
+from ned_server.synthetic.flame_assets import make_tiny_flame_assets
 from ned_server.tracking.config import TrackingConfig
 from ned_server.tracking.detection import FaceDetection, landmark_box
 from ned_server.tracking.evaluation import TrackScores, score_track

@@ -5,11 +5,11 @@ functions), pyramid (Gaussian/Laplacian pyramids), blend (multi-band, alpha over
 (erode, feather, temporal smoothing in aligned space), plate (the per-frame face plate).
 """
 
-from .align import Box, face_box, invert_affine, warp_affine
-from .blend import blend, copy_paste, laplacian_blend, poisson_blend
-from .config import CompositeConfig, CompositeError
-from .matte import TemporalMatteFilter, make_matte, smooth_mattes
-from .plate import FaceBlend, FacePlate, blend_face, build_plate, composite_frame, empty_plate, over
+from ned_server.composite.align import Box, face_box, invert_affine, warp_affine
+from ned_server.composite.blend import blend, copy_paste, laplacian_blend, poisson_blend
+from ned_server.composite.config import CompositeConfig, CompositeError
+from ned_server.composite.matte import TemporalMatteFilter, make_matte, smooth_mattes
+from ned_server.composite.plate import FaceBlend, FacePlate, blend_face, build_plate, composite_frame, empty_plate, over
 
 __all__ = [
     "Box",

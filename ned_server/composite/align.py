@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import CompositeError
+from ned_server.composite.config import CompositeError
 
 
 @dataclass(frozen=True)

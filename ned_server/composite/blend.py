@@ -23,8 +23,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .config import CompositeError
-from .pyramid import check_levels, pyr_down, pyr_up
+from ned_server.composite.config import CompositeError
+from ned_server.composite.pyramid import check_levels, pyr_down, pyr_up
 
 
 def _check(fg: torch.Tensor, bg: torch.Tensor, mask: torch.Tensor) -> None:

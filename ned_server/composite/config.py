@@ -1,6 +1,6 @@
 """Settings of the compositing stage, checked up front so a bad request fails before any frame is made.
 
-The ranges are the ones GetInfo advertises (ned_server.parameters), so a value a host node lets a
+The ranges are the ones GetInfo advertises (ned_plugin.parameters), so a value a host node lets a
 compositor type is a value this stage accepts, and the message names the knob the compositor sees.
 """
 
@@ -10,10 +10,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from ..errors import InvalidInput
-from ..parameters import BLEND_METHODS, parameter
+from ned_plugin.parameters import BLEND_METHODS, parameter
+from ned_server.errors import InvalidInput
 
-# The request parameters (ned_server.parameters) that map onto this stage's settings.
+# The request parameters (ned_plugin.parameters) that map onto this stage's settings.
 SETTING_NAMES = {
     "blend_method": "method",
     "blend_levels": "levels",

@@ -22,7 +22,7 @@ from collections.abc import Hashable
 import torch
 import torch.nn.functional as F
 
-from .config import CompositeError
+from ned_server.composite.config import CompositeError
 
 
 def _as_batch(mask: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:

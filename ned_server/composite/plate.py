@@ -28,19 +28,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-from .align import Box, aligned_to_box, as_affine, face_box, warp_affine
-from .blend import blend, laplacian_blend
-from .config import CompositeConfig, CompositeError
-from .matte import make_matte
-from .pyramid import max_levels
-
-if TYPE_CHECKING:
-    from ned_plugin.exr import Frame
+from ned_plugin import exr
+from ned_plugin.exr import Frame
+from ned_server.composite.align import Box, aligned_to_box, as_affine, face_box, warp_affine
+from ned_server.composite.blend import blend, laplacian_blend
+from ned_server.composite.config import CompositeConfig, CompositeError
+from ned_server.composite.matte import make_matte
+from ned_server.composite.pyramid import max_levels
 
 Window = tuple[int, int, int, int]  # x, y, width, height (EXR data/display window)
 
@@ -63,15 +62,13 @@ class FacePlate:
 
     def to_frame(self, metadata: Mapping[str, object] | None = None, label: str = "plate") -> Frame:
         """The plate as an EXR frame: R, G, B, A (premultiplied) and the matte layer ``matte.Y``."""
-        from ned_plugin.exr import Frame, Window
-
         pixels = np.concatenate([self.rgba, self.matte[..., None]], axis=-1).astype(np.float32)
         meta = dict(metadata or {})
         meta["ned/tracked"] = int(self.tracked)
         if self.note:
             meta["ned/note"] = self.note
-        return Frame(pixels, ("R", "G", "B", "A", "matte.Y"), Window(*self.data_window),
-                     Window(*self.display_window), meta, label=label)
+        return Frame(pixels, ("R", "G", "B", "A", "matte.Y"), exr.Window(*self.data_window),
+                     exr.Window(*self.display_window), meta, label=label)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .config import CompositeError
+from ned_server.composite.config import CompositeError
 
 
 def max_levels(height: int, width: int) -> int:

@@ -11,11 +11,11 @@ FLAME posed and drawn in the aligned crop, ShotConditioning; not imported here, 
 torch and the tracking stage). Shaders: the ned_shaders package.
 """
 
-from .config import ConditioningConfig, ConditioningError, Light
-from .gl_context import GLThread, GLUnavailableError, create_context, shared_gl_thread
-from .images import Conditioning, ConditioningRenderer, UVDisplacement, nmfc_colors
-from .normals import vertex_normals
-from .raster import MeshRasterizer, RasterOutput
+from ned_server.conditioning.config import ConditioningConfig, ConditioningError, Light
+from ned_server.conditioning.gl_context import GLThread, GLUnavailableError, create_context, shared_gl_thread
+from ned_server.conditioning.images import Conditioning, ConditioningRenderer, UVDisplacement, nmfc_colors
+from ned_server.conditioning.normals import vertex_normals
+from ned_server.conditioning.raster import MeshRasterizer, RasterOutput
 
 __all__ = [
     "Conditioning",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import InvalidInput
+from ned_server.errors import InvalidInput
 
 MAX_LIGHTS = 8  # must match the array size in shaders/shade.glsl
 

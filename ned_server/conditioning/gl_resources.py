@@ -15,9 +15,8 @@ from collections.abc import Mapping
 import moderngl
 import numpy as np
 
+from ned_server.conditioning.gl_context import GLThread
 from ned_shaders import program_source
-
-from .gl_context import GLThread
 
 TEXTURE_WIDTH = 4096  # texels per row of the per-vertex data textures (every GL 3.3 driver has >= 4096)
 

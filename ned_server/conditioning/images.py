@@ -24,9 +24,9 @@ import moderngl
 import numpy as np
 from scipy import sparse
 
-from .config import ConditioningConfig, ConditioningError
-from .gl_context import GLThread, shared_gl_thread
-from .gl_resources import (
+from ned_server.conditioning.config import ConditioningConfig, ConditioningError
+from ned_server.conditioning.gl_context import GLThread, shared_gl_thread
+from ned_server.conditioning.gl_resources import (
     DataTexture,
     MeshIndex,
     Readback,
@@ -36,8 +36,14 @@ from .gl_resources import (
     release_when_collected,
     set_uniform,
 )
-from .normals import displaced_normals, incidence, vertex_normals
-from .validation import check_faces, check_per_vertex, check_size, check_vertex_mask, check_vertices
+from ned_server.conditioning.normals import displaced_normals, incidence, vertex_normals
+from ned_server.conditioning.validation import (
+    check_faces,
+    check_per_vertex,
+    check_size,
+    check_vertex_mask,
+    check_vertices,
+)
 
 FRAMES_PER_UPLOAD = 64
 VALUE_RANGES = ("0,1", "-1,1")

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import moderngl
 import numpy as np
 
-from .gl_context import GLThread, shared_gl_thread
-from .gl_resources import (
+from ned_server.conditioning.gl_context import GLThread, shared_gl_thread
+from ned_server.conditioning.gl_resources import (
     DataTexture,
     MeshIndex,
     Readback,
@@ -34,7 +34,7 @@ from .gl_resources import (
     release_when_collected,
     set_uniform,
 )
-from .validation import check_faces, check_per_vertex, check_size, check_vertices
+from ned_server.conditioning.validation import check_faces, check_per_vertex, check_size, check_vertices
 
 FRAMES_PER_UPLOAD = 64  # frames whose vertex data sit in the textures at once
 

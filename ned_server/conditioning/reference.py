@@ -15,9 +15,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .config import ConditioningConfig
-from .images import Conditioning
-from .normals import vertex_normals
+from ned_server.conditioning.config import ConditioningConfig
+from ned_server.conditioning.images import Conditioning
+from ned_server.conditioning.normals import vertex_normals
 
 SHIFT = 8  # fixed-point fraction bits for cv2's polygon filler
 _EPS = -1e-6  # barycentric tolerance (float rounding on edges)

@@ -32,11 +32,11 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ..face3d.camera import RASTER_OFFSET, project_orthographic
-from ..face3d.flame import FlameLayer
-from ..tracking.result import ShotTrack
-from .config import ConditioningConfig, ConditioningError
-from .images import ConditioningRenderer, nmfc_colors
+from ned_server.conditioning.config import ConditioningConfig, ConditioningError
+from ned_server.conditioning.images import ConditioningRenderer, nmfc_colors
+from ned_server.face3d.camera import RASTER_OFFSET, project_orthographic
+from ned_server.face3d.flame import FlameLayer
+from ned_server.tracking.result import ShotTrack
 
 # FLAME_masks.pkl regions the renderer synthesises (``mouth_interior`` exists only in the procedural
 # model: the licensed FLAME has a hole there). The same regions as the synthetic actor's face mask.

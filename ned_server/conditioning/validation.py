@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import ConditioningError
+from ned_server.conditioning.config import ConditioningError
 
 
 def check_size(width: int, height: int) -> tuple[int, int]:

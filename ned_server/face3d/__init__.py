@@ -1,14 +1,13 @@
-"""face3d: the FLAME head model in torch, its files, cameras, and a procedural FLAME-format stand-in.
+"""face3d: the FLAME head model in torch, its files and cameras.
 
 Modules: flame (FlameLayer: shape/expression/pose -> vertices, 68 landmarks, joints), lbs (linear
 blend skinning), rotations (axis-angle, yaw/pitch/roll), camera (DECA orthographic and pinhole
 projection to pixels), model_file / landmark_embedding / safe_pickle (the official FLAME, DECA and
-mask files, read without chumpy and without executing pickles), flame_generator + procedural (a
-small procedurally built FLAME-format head) and assets (writing it to disk as the official files).
+mask files, read without chumpy and without executing pickles). The procedural FLAME-format stand-in
+head lives apart, in ``ned_server.synthetic`` (its generator and the writer of its files).
 """
 
-from .assets import TinyFlameAssets, TinyFlameExtras, load_tiny_flame_extras, make_tiny_flame_assets, tiny_flame
-from .camera import (
+from ned_server.face3d.camera import (
     RASTER_OFFSET,
     CameraError,
     PinholeCamera,
@@ -19,9 +18,9 @@ from .camera import (
     project_orthographic,
     project_pinhole,
 )
-from .config import FlameConfig, TinyFlameConfig
-from .flame import FlameInputError, FlameLayer, FlameOutput
-from .landmark_embedding import (
+from ned_server.face3d.config import FlameConfig
+from ned_server.face3d.flame import FlameInputError, FlameLayer, FlameOutput
+from ned_server.face3d.landmark_embedding import (
     LandmarkEmbedding,
     contour_bin,
     load_flame_masks,
@@ -29,8 +28,8 @@ from .landmark_embedding import (
     save_flame_masks,
     save_landmark_embedding,
 )
-from .model_file import FlameModel, load_flame_model, save_flame_model
-from .rotations import (
+from ned_server.face3d.model_file import FlameModel, load_flame_model, save_flame_model
+from ned_server.face3d.rotations import (
     axis_angle_to_yaw_pitch_roll,
     batch_rodrigues,
     euler_to_rotation_matrix,
@@ -38,7 +37,7 @@ from .rotations import (
     rotation_to_yaw_pitch_roll,
     yaw_pitch_roll_to_axis_angle,
 )
-from .safe_pickle import FlameAssetError, UnsafePickleError, safe_load_npy, safe_load_pickle
+from ned_server.face3d.safe_pickle import FlameAssetError, UnsafePickleError, safe_load_npy, safe_load_pickle
 
 __all__ = [
     "RASTER_OFFSET",
@@ -51,9 +50,6 @@ __all__ = [
     "FlameOutput",
     "LandmarkEmbedding",
     "PinholeCamera",
-    "TinyFlameAssets",
-    "TinyFlameConfig",
-    "TinyFlameExtras",
     "UnsafePickleError",
     "axis_angle_to_yaw_pitch_roll",
     "batch_rodrigues",
@@ -64,8 +60,6 @@ __all__ = [
     "load_flame_masks",
     "load_flame_model",
     "load_landmark_embedding",
-    "load_tiny_flame_extras",
-    "make_tiny_flame_assets",
     "orthographic_ndc",
     "orthographic_to_pixels",
     "project_orthographic",
@@ -77,6 +71,5 @@ __all__ = [
     "save_flame_masks",
     "save_flame_model",
     "save_landmark_embedding",
-    "tiny_flame",
     "yaw_pitch_roll_to_axis_angle",
 ]

@@ -20,17 +20,3 @@ class FlameConfig:
     def __post_init__(self) -> None:
         if self.n_shape < 0 or self.n_exp < 0 or self.shape_components_in_file < 0:
             raise ValueError("FlameConfig: component counts must be non-negative")
-
-
-@dataclass
-class TinyFlameConfig:
-    """The procedural stand-in model written by ``face3d.assets``.
-
-    ``shape_components``/``expression_components`` are the counts written to the file (FLAME 2020's
-    300 + 100 by default, so the default FlameConfig reads it exactly like the official one).
-    ``detail`` scales the mesh density (1.0 ~ 5,000 vertices).
-    """
-
-    shape_components: int = 300
-    expression_components: int = 100
-    detail: float = 1.0

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import FlameConfig
-from .landmark_embedding import MAX_BIN_DEG, LandmarkEmbedding, load_landmark_embedding
-from .lbs import lbs
-from .model_file import FlameModel, load_flame_model
-from .rotations import batch_rodrigues, rot_mat_to_y_angle
-from .safe_pickle import FlameAssetError
+from ned_server.face3d.config import FlameConfig
+from ned_server.face3d.landmark_embedding import MAX_BIN_DEG, LandmarkEmbedding, load_landmark_embedding
+from ned_server.face3d.lbs import lbs
+from ned_server.face3d.model_file import FlameModel, load_flame_model
+from ned_server.face3d.rotations import batch_rodrigues, rot_mat_to_y_angle
+from ned_server.face3d.safe_pickle import FlameAssetError
 
 NUM_POSE = 15
 DECA_POSE = 6

@@ -13,13 +13,15 @@ it follows the mesh through any shape, expression and pose.
 
 from __future__ import annotations
 
+import io
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .model_file import atomic_write_bytes
-from .safe_pickle import FlameAssetError, safe_load_npy, safe_load_pickle
+from ned_server.face3d.model_file import atomic_write_bytes
+from ned_server.face3d.safe_pickle import FlameAssetError, safe_load_npy, safe_load_pickle
 
 NUM_CONTOUR = 17
 NUM_STATIC = 51
@@ -108,8 +110,6 @@ def save_landmark_embedding(path: str | Path, emb: LandmarkEmbedding) -> Path:
         "full_lmk_faces_idx": emb.full_faces.astype(np.int64)[None],
         "full_lmk_bary_coords": emb.full_bary.astype(np.float64)[None],
     }
-    import io
-
     buf = io.BytesIO()
     np.save(buf, np.array(data, dtype=object), allow_pickle=True)
     atomic_write_bytes(p, buf.getvalue())
@@ -152,8 +152,6 @@ def load_flame_masks(path: str | Path, num_vertices: int | None = None) -> dict[
 
 
 def save_flame_masks(path: str | Path, masks: dict[str, np.ndarray]) -> Path:
-    import pickle
-
     p = Path(path)
     atomic_write_bytes(p, pickle.dumps({k: np.asarray(v, np.int64) for k, v in masks.items()}, protocol=4))
     return p

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .rotations import batch_rodrigues
+from ned_server.face3d.rotations import batch_rodrigues
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from .safe_pickle import ChumpyShim, FlameAssetError, safe_load_pickle
+from ned_server.face3d.safe_pickle import ChumpyShim, FlameAssetError, safe_load_pickle
 
 REQUIRED_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
 FLAME_SHAPE_COMPONENTS = 300  # FLAME 2020 stores 300 shape then 100 expression components
@@ -52,6 +52,11 @@ class FlameModel:
     @property
     def num_joints(self) -> int:
         return len(self.parents)
+
+
+# A file of this name beside a FLAME-format model says the model is the procedural stand-in head
+# (ned_server.synthetic), not the licensed FLAME: the server reports it as such.
+STANDIN_MARKER = "NED_PROCEDURAL_STANDIN"
 
 
 def _array(raw: dict[str, Any], key: str, path: Path) -> np.ndarray:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from ..errors import Precondition
+from ned_server.errors import Precondition
 
 
 class FlameAssetError(Precondition, RuntimeError):

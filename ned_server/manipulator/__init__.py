@@ -9,7 +9,7 @@ Modules, one job each:
 * ``train``      - ``ManipulatorTrainer``: checkpoints, resume, cancel, progress, loss plot.
 * ``checkpoint`` - our format, the official one, ``convert_official_checkpoint``, safe loading.
 * ``windows``    - sliding windows, Gaussian overlap-merge, geometric median.
-* ``controls``   - ``EmotionControl``: label / mix / keyframes / reference, intensity, seed, speech.
+* ``controls``   - ``EmotionSettings``: label / mix / keyframes / reference, intensity, seed, speech.
 * ``inference``  - ``EmotionManipulator.translate`` and ``extract_style``.
 * ``evaluation`` - an independent emotion classifier and speech metrics (bench and tests).
 * ``cli``        - ``ned train-manipulator``.

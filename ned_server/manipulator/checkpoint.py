@@ -34,11 +34,11 @@ from typing import Any
 
 import torch
 
-from ..domains import EMOTIONS, EXPRESSION_DIM, LATENT_DIM, STYLE_DIM
-from ..errors import InvalidInput, Precondition
-from ..torch_files import temporary_name
-from .config import NetworkSizes
-from .networks import NET_NAMES, ManipulatorNetworks
+from ned_server.domains import EMOTIONS, EXPRESSION_DIM, LATENT_DIM, STYLE_DIM
+from ned_server.errors import InvalidInput, Precondition
+from ned_server.manipulator.config import NetworkSizes
+from ned_server.manipulator.networks import NET_NAMES, ManipulatorNetworks
+from ned_server.runtime.files import temporary_name
 
 FORMAT_KEY = "ned_vfx"
 FORMAT_VERSION = 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from ..domains import EMOTIONS
+from ned_server.domains import EMOTIONS
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from ..domains import EMOTIONS, STYLE_DIM, emotion_index
-from ..errors import InvalidInput
-from ..parameters import parameter
+from ned_plugin.parameters import parameter
+from ned_server.domains import EMOTIONS, STYLE_DIM, emotion_index
+from ned_server.errors import InvalidInput
 
-MAX_INTENSITY = 3.0
+MAX_INTENSITY = parameter("intensity").maximum  # the one table (ned_plugin.parameters)
 DEFAULT_SPEECH_PRESERVATION = parameter("speech_preservation").default
 
 Mix = str | Mapping[str, float]
@@ -50,7 +50,7 @@ class Keyframe:
 
 
 @dataclass
-class EmotionControl:
+class EmotionSettings:
     emotion: str | None = None
     mix: Mapping[str, float] | None = None
     intensity: float = 1.0
@@ -122,11 +122,11 @@ def _as_keyframe(key: Keyframe | tuple[Any, ...] | Mapping[str, Any]) -> Keyfram
     raise ControlError(f"a keyframe must be (frame, emotion or mix, intensity), got {key!r}")
 
 
-def resolve_schedule(control: EmotionControl, num_frames: int, emotions: Sequence[str],
+def resolve_schedule(control: EmotionSettings, num_frames: int, emotions: Sequence[str],
                      first_frame: int = 0) -> Schedule:
     """Per-frame weights and intensity for frames ``first_frame .. first_frame + num_frames - 1``."""
-    if not isinstance(control, EmotionControl):
-        raise ControlError(f"expected an EmotionControl, got {type(control).__name__}")
+    if not isinstance(control, EmotionSettings):
+        raise ControlError(f"expected an EmotionSettings, got {type(control).__name__}")
     base_intensity = _check_intensity(control.intensity, "control")
     sp = float(control.speech_preservation)
     if not np.isfinite(sp) or not 0.0 <= sp <= 1.0:

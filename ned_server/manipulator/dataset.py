@@ -20,7 +20,8 @@ Sources
     Aff-Wild2's order (Neutral, Anger, Disgust, Fear, Happiness, Sadness, Surprise, Other).
     They are mapped by name to our order; ``Other`` and ``-1`` frames are dropped. Line k of
     the labels (k from 0) belongs to the npz frame numbered ``k + frame_offset``.
-* **Synthetic**: ``ExpressionDataset.synthetic(...)`` from ``ned_server.synthetic.expressions``.
+* **Synthetic**: ``ned_server.synthetic.datasets.synthetic_expression_dataset(...)`` (tests, the demo and
+  ``train-manipulator --synthetic``; the pipeline never reaches it).
 
 Training uses windows of N frames that lie inside one clip and share one label.
 """
@@ -30,14 +31,14 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..domains import EMOTIONS, EXPRESSION_DIM, emotion_index
-from ..errors import InvalidInput
+from ned_server.domains import EMOTIONS, EXPRESSION_DIM, emotion_index
+from ned_server.errors import InvalidInput
 
 AFFWILD_CLASSES = ("neutral", "anger", "disgust", "fear", "happiness", "sadness", "surprise", "other")
 LABEL_FORMATS = ("auto", "filename", "csv", "json", "affwild")
@@ -155,19 +156,6 @@ class ExpressionDataset:
             clips.append(ExpressionClip(names[i] if names else f"clip{i:05d}", expr, lab_arr, actor))
         return cls(clips)
 
-    @classmethod
-    def synthetic(cls, num_clips_per_emotion: int, frames: int, seed: int = 0, num_actors: int = 4,
-                  tracked: bool = False, progress: Callable[[int, int], None] | None = None) -> ExpressionDataset:
-        """The synthetic emotional dataset; ``tracked``: as the tracker recovers it from landmarks
-        (``synthetic.tracked``), the domain a manipulator meets at test time (about 20 ms a frame)."""
-        from ..synthetic.expressions import make_synthetic_dataset
-
-        data = make_synthetic_dataset(num_clips_per_emotion, frames, seed, num_actors)
-        if tracked:
-            from ..synthetic.tracked import track_synthetic_dataset
-
-            data = track_synthetic_dataset(data, seed=seed, progress=progress)
-        return cls.from_arrays(data.sequences, data.labels, [f"actor{a}" for a in data.actors])
 
 
 # ---------------------------------------------------------------------------------------- loading

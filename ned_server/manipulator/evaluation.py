@@ -19,9 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..domains import EMOTIONS, EXPRESSION_DIM, JAW_INDEX
-from .dataset import ExpressionDataset
-from .windows import sliding_windows
+from ned_server.domains import EMOTIONS, EXPRESSION_DIM, JAW_INDEX
+from ned_server.manipulator.controls import EmotionSettings
+from ned_server.manipulator.dataset import ExpressionDataset
+from ned_server.manipulator.windows import sliding_windows
 
 NUM_FEATURES = EXPRESSION_DIM + 1
 
@@ -103,21 +104,19 @@ def score_translations(manipulator, classifier: EmotionClassifier, clips: Sequen
 
     Clip i uses the mapping network's latent for ``seed + i``, so the scores cover the style
     distribution of each emotion rather than one sample of it."""
-    from .controls import EmotionControl
-
     corr, hits, base_hits, cyc, change, ident = [], {e: [] for e in emotions}, [], [], [], []
     for i, expr in enumerate(clips):
         own = manipulator.extract_style(expr)
-        same = manipulator.translate(expr, EmotionControl(emotion=emotions[0], intensity=0.0, speech_preservation=0.0))
+        same = manipulator.translate(expr, EmotionSettings(emotion=emotions[0], intensity=0.0, speech_preservation=0.0))
         ident.append(float(np.abs(same - expr).mean()))
         source_pred = classifier.predict_clip(expr)
         for e in emotions:
             target = list(emotions).index(e)
-            out = manipulator.translate(expr, EmotionControl(emotion=e, seed=seed + i, speech_preservation=0.0))
+            out = manipulator.translate(expr, EmotionSettings(emotion=e, seed=seed + i, speech_preservation=0.0))
             corr.append(jaw_correlation(expr, out))
             hits[e].append(classifier.predict_clip(out) == target)
             base_hits.append(source_pred == target)
-            back = manipulator.translate(out, EmotionControl(reference_style=own, speech_preservation=0.0))
+            back = manipulator.translate(out, EmotionSettings(reference_style=own, speech_preservation=0.0))
             cyc.append(float(np.abs(back - expr).mean()))
             change.append(float(np.abs(out - expr).mean()))
     acc = {e: float(np.mean(h)) for e, h in hits.items()}

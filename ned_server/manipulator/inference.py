@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..domains import EXPRESSION_DIM, JAW_INDEX, LATENT_DIM
-from ..errors import InvalidInput
-from .checkpoint import networks_from_checkpoint, resolve_checkpoint
-from .config import InferenceConfig
-from .controls import EmotionControl, resolve_schedule
-from .networks import ManipulatorNetworks
-from .windows import gaussian_window_weights, geometric_median, sliding_windows
+from ned_server.domains import EXPRESSION_DIM, JAW_INDEX, LATENT_DIM
+from ned_server.errors import InvalidInput
+from ned_server.manipulator.checkpoint import networks_from_checkpoint, resolve_checkpoint
+from ned_server.manipulator.config import InferenceConfig
+from ned_server.manipulator.controls import EmotionSettings, resolve_schedule
+from ned_server.manipulator.networks import ManipulatorNetworks
+from ned_server.manipulator.windows import gaussian_window_weights, geometric_median, sliding_windows
 
 
 class ExpressionInputError(InvalidInput):
@@ -128,7 +128,7 @@ class EmotionManipulator:
 
     # --------------------------------------------------------------------------- translate
     @torch.no_grad()
-    def translate(self, expr: np.ndarray, control: EmotionControl, first_frame: int = 0) -> np.ndarray:
+    def translate(self, expr: np.ndarray, control: EmotionSettings, first_frame: int = 0) -> np.ndarray:
         """Translate (T, 51) expressions following ``control``; keyframe frame numbers are shot frame
         numbers, ``first_frame`` being the number of ``expr[0]``. Returns (T, 51) float32."""
         x, n = self._prepare(expr)

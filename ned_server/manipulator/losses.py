@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from ..domains import JAW_INDEX
+from ned_server.domains import JAW_INDEX
 
 
 def lsgan_loss(scores: torch.Tensor, target: float) -> torch.Tensor:

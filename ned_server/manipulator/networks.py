@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..domains import EMOTIONS, EXPRESSION_DIM, LATENT_DIM, STYLE_DIM
-from .config import PAPER_SIZES, NetworkSizes
+from ned_server.domains import EMOTIONS, EXPRESSION_DIM, LATENT_DIM, STYLE_DIM
+from ned_server.manipulator.config import PAPER_SIZES, NetworkSizes
 
 
 def _select(per_domain: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..plotting import plot_loss_panels
+from ned_server.runtime.plotting import plot_loss_panels
 
 PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("discriminator (LSGAN)", ("D/latent_real", "D/latent_fake", "D/ref_real", "D/ref_fake")),

@@ -30,10 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..cancellation import CancelFlag, is_cancelled
-from ..domains import EMOTIONS, LATENT_DIM
-from ..torch_files import atomic_torch_save
-from .checkpoint import (
+from ned_server.domains import EMOTIONS, LATENT_DIM
+from ned_server.manipulator.checkpoint import (
     FORMAT_KEY,
     LATEST,
     CheckpointError,
@@ -46,11 +44,13 @@ from .checkpoint import (
     resolve_checkpoint,
     safe_load,
 )
-from .config import NetworkSizes, TrainConfig
-from .dataset import DatasetError, ExpressionDataset, WindowIndex
-from .losses import cycle_loss, lsgan_loss, mouth_correlation, style_reconstruction_loss
-from .networks import ManipulatorNetworks, he_init
-from .plots import plot_losses
+from ned_server.manipulator.config import NetworkSizes, TrainConfig
+from ned_server.manipulator.dataset import DatasetError, ExpressionDataset, WindowIndex
+from ned_server.manipulator.losses import cycle_loss, lsgan_loss, mouth_correlation, style_reconstruction_loss
+from ned_server.manipulator.networks import ManipulatorNetworks, he_init
+from ned_server.manipulator.plots import plot_losses
+from ned_server.runtime.cancellation import CancelFlag, is_cancelled
+from ned_server.runtime.files import atomic_torch_save
 
 log = logging.getLogger(__name__)
 HISTORY = "losses.jsonl"

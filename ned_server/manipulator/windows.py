@@ -10,6 +10,7 @@ ends, where fewer windows overlap, and keeps a constant input constant.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 
@@ -21,23 +22,13 @@ def opencv_default_sigma(length: int) -> float:
 def gaussian_window_weights(length: int, sigma: float | None = None) -> np.ndarray:
     """Normalised Gaussian weights over the positions of a window (sum 1).
 
-    OpenCV's own kernel when cv2 is installed (the reference implementation uses it, and OpenCV's
-    bit-exact kernel is slightly narrower than the textbook formula), else the formula.
+    OpenCV's own kernel (the reference implementation uses it, and OpenCV's bit-exact kernel is
+    slightly narrower than the textbook formula).
     """
     if length < 1:
         raise ValueError(f"window length must be at least 1, got {length}")
-    try:
-        import cv2
-    except ImportError:
-        cv2 = None
-    if cv2 is not None:
-        k = cv2.getGaussianKernel(length, -1 if sigma is None or sigma <= 0 else float(sigma), cv2.CV_64F)
-        return (k.ravel() / k.sum()).astype(np.float64)
-    if sigma is None or sigma <= 0:
-        sigma = opencv_default_sigma(length)
-    x = np.arange(length) - (length - 1) / 2.0
-    w = np.exp(-(x * x) / (2.0 * sigma * sigma))
-    return w / w.sum()
+    k = cv2.getGaussianKernel(length, -1 if sigma is None or sigma <= 0 else float(sigma), cv2.CV_64F)
+    return (k.ravel() / k.sum()).astype(np.float64)
 
 
 def sliding_windows(x: np.ndarray, length: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .config import RendererConfig
+from ned_server.renderer.config import RendererConfig
 
 FORMAT = "ned.renderer/1"
 LATEST = "latest.pth"

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from .config import COND_CHANNELS
+from ned_server.renderer.config import COND_CHANNELS
 
 
 class RendererDataError(ValueError):

@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint as ckpt_io
-from .config import COND_CHANNELS, InferenceConfig, RendererConfig
-from .networks import Generator
-from .recurrence import Recurrence, to_unit
+from ned_server.renderer import checkpoint as ckpt_io
+from ned_server.renderer.config import COND_CHANNELS, InferenceConfig, RendererConfig
+from ned_server.renderer.networks import Generator
+from ned_server.renderer.recurrence import Recurrence, to_unit
 
 
 class RenderInputError(ValueError):

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import mouth_size_for
-from .networks import mouth_origin
+from ned_server.renderer.config import mouth_size_for
+from ned_server.renderer.networks import mouth_origin
 
 
 class MetricInputError(ValueError):

@@ -19,7 +19,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import COND_CHANNELS, N_FRAMES_G, N_PREV, DiscriminatorConfig, GeneratorConfig, RendererConfig
+from ned_server.renderer.config import (
+    COND_CHANNELS,
+    N_FRAMES_G,
+    N_PREV,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    RendererConfig,
+)
 
 GEN_COND_CHANNELS = COND_CHANNELS * N_FRAMES_G  # 27
 GEN_PREV_CHANNELS = 3 * N_PREV  # 6

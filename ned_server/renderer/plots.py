@@ -10,9 +10,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
-from ..plotting import figure_png, plot_loss_panels
-from ..store import write_bytes
+from ned_server.runtime.plotting import figure_png, plot_loss_panels
+from ned_server.runtime.store import write_bytes
 
 PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("discriminators (LSGAN)", ("D/image_real", "D/image_fake", "D/mouth_real", "D/mouth_fake")),
@@ -40,8 +41,6 @@ def _hwc(img: np.ndarray) -> np.ndarray:
 
 def sheet_png(columns: Mapping[str, np.ndarray], title: str = "", cell_inches: float = 1.6) -> bytes:
     """A labelled grid: one column per entry (N,3,H,W) or (N,H,W,3) in [0,1], one row per frame."""
-    from matplotlib.figure import Figure
-
     names = list(columns)
     rows = min(len(np.asarray(columns[n])) for n in names)
     fig = Figure(figsize=(cell_inches * len(names), cell_inches * rows + (0.4 if title else 0.1)), dpi=80)

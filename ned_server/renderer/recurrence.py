@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from .config import N_PREV
+from ned_server.renderer.config import N_PREV
 
 BLANK = -1.0  # black in the generator's [-1,1] output range
 

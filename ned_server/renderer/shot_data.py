@@ -26,9 +26,9 @@ from collections.abc import Iterable, Sequence
 import cv2
 import numpy as np
 
-from ..conditioning.shot import FaceConditioner, crop_matrices
-from ..tracking.result import ShotTrack
-from .dataset import ActorClip, RendererDataError
+from ned_server.conditioning.shot import FaceConditioner, crop_matrices
+from ned_server.renderer.dataset import ActorClip, RendererDataError
+from ned_server.tracking.result import ShotTrack
 
 log = logging.getLogger(__name__)
 

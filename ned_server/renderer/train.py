@@ -25,7 +25,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +33,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..cancellation import CancelFlag, is_cancelled
-from ..torch_files import atomic_torch_save
-from . import checkpoint as ckpt_io
-from .config import DEFAULT_TRAIN_ITERATIONS, RendererConfig, TrainConfig, paper_config
-from .dataset import ActorClip, SequenceDataset
-from .inference import generate_sequence
-from .losses import feature_matching, lsgan
-from .networks import RendererNetworks, crop_mouths
-from .plots import conditioning_columns, plot_losses, save_sheet, sheet_png
-from .recurrence import Recurrence, to_signed, to_unit
-from .vgg import maybe_vgg_loss
+from ned_server.renderer import checkpoint as ckpt_io
+from ned_server.renderer.config import DEFAULT_TRAIN_ITERATIONS, RendererConfig, TrainConfig, paper_config
+from ned_server.renderer.dataset import ActorClip, SequenceDataset
+from ned_server.renderer.inference import generate_sequence
+from ned_server.renderer.losses import feature_matching, lsgan
+from ned_server.renderer.networks import RendererNetworks, crop_mouths
+from ned_server.renderer.plots import conditioning_columns, plot_losses, save_sheet, sheet_png
+from ned_server.renderer.recurrence import Recurrence, to_signed, to_unit
+from ned_server.renderer.vgg import maybe_vgg_loss
+from ned_server.runtime.cancellation import CancelFlag, is_cancelled
+from ned_server.runtime.files import atomic_torch_save
 
 log = logging.getLogger(__name__)
 PLOT = "losses.png"
@@ -421,8 +421,6 @@ class RendererTrainer:
 
 def _with_networks_of(config: RendererConfig, base: RendererConfig) -> RendererConfig:
     """``config``'s training recipe with ``base``'s networks and resolution (those must match)."""
-    from dataclasses import replace
-
     return replace(config, generator=base.generator, discriminator=base.discriminator, resolution=base.resolution,
                    preset=base.preset)
 

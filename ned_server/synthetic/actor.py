@@ -23,26 +23,26 @@ import cv2
 import numpy as np
 import torch
 
-from ..domains import EMOTIONS, EXPRESSION_DIM, emotion_index
-from ..face3d.assets import TinyFlameAssets, load_tiny_flame_extras, make_tiny_flame_assets
-from ..face3d.camera import RASTER_OFFSET, project_orthographic
-from ..face3d.config import FlameConfig, TinyFlameConfig
-from ..face3d.flame import FlameLayer
-from ..face3d.flame_generator import vertex_normals
-from ..face3d.landmark_embedding import load_flame_masks
-from ..face3d.procedural.mesh import PART_LEFT_EYE, PART_MOUTH, PART_RIGHT_EYE
-from ..face3d.rotations import rotation_to_yaw_pitch_roll, yaw_pitch_roll_to_axis_angle
-from .background import MovingBackground
-from .colour import linear_to_srgb, srgb_to_linear
-from .config import ActorConfig
-from .motion import camera_track, gaze_track, head_pose_track
-from .raster import make_rasterizer
-from .semantics import ACTIONS, EMOTION_JAW_OFFSET, EMOTION_STYLES
-from .shading import Lighting, shade, socket_occlusion, vertex_occlusion
-from .texture import Appearance, TexelMap, paint_textures, texel_map
+from ned_server.domains import EMOTIONS, EXPRESSION_DIM, emotion_index
+from ned_server.face3d.camera import RASTER_OFFSET, project_orthographic
+from ned_server.face3d.config import FlameConfig
+from ned_server.face3d.flame import FlameLayer
+from ned_server.face3d.landmark_embedding import load_flame_masks
+from ned_server.face3d.rotations import rotation_to_yaw_pitch_roll, yaw_pitch_roll_to_axis_angle
+from ned_server.synthetic.background import MovingBackground
+from ned_server.synthetic.colour import linear_to_srgb, srgb_to_linear
+from ned_server.synthetic.config import ActorConfig, TinyFlameConfig
+from ned_server.synthetic.flame_assets import TinyFlameAssets, load_tiny_flame_extras, make_tiny_flame_assets
+from ned_server.synthetic.flame_generator import vertex_normals
+from ned_server.synthetic.motion import camera_track, gaze_track, head_pose_track
+from ned_server.synthetic.procedural.mesh import PART_LEFT_EYE, PART_MOUTH, PART_RIGHT_EYE
+from ned_server.synthetic.raster import make_rasterizer
+from ned_server.synthetic.semantics import ACTIONS, EMOTION_JAW_OFFSET, EMOTION_STYLES
+from ned_server.synthetic.shading import Lighting, shade, socket_occlusion, vertex_occlusion
+from ned_server.synthetic.texture import Appearance, TexelMap, paint_textures, texel_map
 
 try:  # the other helper's expression generators (preferred)
-    from .expressions import emotion_expression_sequence, mix_emotion_sequence
+    from ned_server.synthetic.expressions import emotion_expression_sequence, mix_emotion_sequence
 except ImportError:  # pragma: no cover - only when that module is missing
     emotion_expression_sequence = None
     mix_emotion_sequence = None

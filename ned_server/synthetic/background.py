@@ -10,8 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .colour import srgb_to_linear
-from .motion import smooth_signal
+from ned_server.synthetic.colour import srgb_to_linear
+from ned_server.synthetic.motion import smooth_signal
 
 
 class MovingBackground:

@@ -40,3 +40,16 @@ class ActorConfig:
             raise ValueError("ActorConfig: supersample >= 1, texture_size >= 64 and fps > 0 are required")
         if self.face_scale[0] <= 0 or self.face_scale[1] < self.face_scale[0]:
             raise ValueError(f"ActorConfig: face_scale must be a positive (low, high) range, got {self.face_scale}")
+
+@dataclass
+class TinyFlameConfig:
+    """The procedural stand-in model written by ``synthetic.flame_assets``.
+
+    ``shape_components``/``expression_components`` are the counts written to the file (FLAME 2020's
+    300 + 100 by default, so the default FlameConfig reads it exactly like the official one).
+    ``detail`` scales the mesh density (1.0 ~ 5,000 vertices).
+    """
+
+    shape_components: int = 300
+    expression_components: int = 100
+    detail: float = 1.0

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..domains import EMOTIONS, EXPRESSION_DIM, emotion_index
-from .semantics import ACTIONS, EMOTION_JAW_OFFSET, EMOTION_STYLES, NUM_NAMED_ACTIONS
+from ned_server.domains import EMOTIONS, EXPRESSION_DIM, emotion_index
+from ned_server.synthetic.semantics import ACTIONS, EMOTION_JAW_OFFSET, EMOTION_STYLES, NUM_NAMED_ACTIONS
 
 NUM_COEFFS = EXPRESSION_DIM - 1  # the 50 expression coefficients after the jaw opening
 MAX_JAW = 0.35

@@ -15,6 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
+from ned_server.conditioning.raster import MeshRasterizer
+
 log = logging.getLogger(__name__)
 
 
@@ -134,8 +136,6 @@ def make_rasterizer(width: int, height: int, backend: str = "auto") -> Rasterize
     if backend == "numpy" or (backend == "auto" and _gl_failed):
         return SoftRasterizer(width, height)
     try:
-        from ..conditioning.raster import MeshRasterizer
-
         return _GLAdapter(MeshRasterizer(width, height))
     except Exception as exc:  # no EGL, no conditioning stage: fall back
         if backend == "gl":

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from scipy import sparse
 
-from ..face3d.procedural.mesh import PART_LEFT_EYE, PART_MOUTH, PART_RIGHT_EYE
+from ned_server.synthetic.procedural.mesh import PART_LEFT_EYE, PART_MOUTH, PART_RIGHT_EYE
 
 VIEW = np.array([0.0, 0.0, 1.0])  # the orthographic camera looks down -z from +z
 

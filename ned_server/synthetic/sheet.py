@@ -8,8 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .actor import SyntheticActor
-from .config import ActorConfig
+from ned_server.synthetic.actor import SyntheticActor
+from ned_server.synthetic.config import ActorConfig
 
 
 def contact_sheet(path: str | Path, seeds: Sequence[int] = (0, 1, 2), emotions: Sequence[str] = ("neutral", "happy",

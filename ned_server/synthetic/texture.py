@@ -20,8 +20,9 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from ..face3d.procedural import features as ft
-from ..face3d.procedural.mesh import (
+from ned_server.synthetic.colour import srgb_to_linear
+from ned_server.synthetic.procedural import features as ft
+from ned_server.synthetic.procedural.mesh import (
     ATLAS,
     MOUTH_BAG_CENTRE,
     MOUTH_BAG_RADII,
@@ -31,8 +32,7 @@ from ..face3d.procedural.mesh import (
     PART_RIGHT_EYE,
     PART_SKIN,
 )
-from .colour import srgb_to_linear
-from .raster import SoftRasterizer
+from ned_server.synthetic.raster import SoftRasterizer
 
 SKIN_TONES = np.array(
     [  # sRGB, light -> dark

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tracking.alignment import align_frames
-from ..tracking.config import AlignmentConfig
-from ..tracking.identities import FaceSummary
-from ..tracking.result import ShotTrack
-from .actor import SyntheticClip
+from ned_server.synthetic.actor import SyntheticClip
+from ned_server.tracking.alignment import align_frames
+from ned_server.tracking.config import AlignmentConfig
+from ned_server.tracking.identities import FaceSummary
+from ned_server.tracking.result import ShotTrack
 
 
 def ground_truth_track(clip: SyntheticClip, crop_size: int = 256, first_frame: int = 0) -> ShotTrack:

@@ -22,23 +22,22 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from ..face3d.camera import project_orthographic
-from ..face3d.flame import FlameLayer
-from ..face3d.rotations import yaw_pitch_roll_to_axis_angle
-from ..tracking.config import FitConfig
-from ..tracking.fitting import fit_shot
-from .expressions import SyntheticExpressionDataset
-from .motion import camera_track, head_pose_track
+from ned_server.face3d.camera import project_orthographic
+from ned_server.face3d.config import FlameConfig
+from ned_server.face3d.flame import FlameLayer
+from ned_server.face3d.rotations import yaw_pitch_roll_to_axis_angle
+from ned_server.synthetic.config import ActorConfig
+from ned_server.synthetic.expressions import SyntheticExpressionDataset
+from ned_server.synthetic.flame_assets import make_tiny_flame_assets
+from ned_server.synthetic.motion import camera_track, head_pose_track
+from ned_server.tracking.config import FitConfig
+from ned_server.tracking.fitting import fit_shot
 
 N_SHAPE = 100
 
 
 def default_flame() -> FlameLayer:
     """The procedural FLAME-format head the server falls back to (and the synthetic actor uses)."""
-    from ..face3d.assets import make_tiny_flame_assets
-    from ..face3d.config import FlameConfig
-    from .config import ActorConfig
-
     tiny = make_tiny_flame_assets(None, seed=ActorConfig().model_seed)
     return FlameLayer(tiny.model, tiny.landmarks, FlameConfig())
 

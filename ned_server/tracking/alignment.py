@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import AlignmentConfig, SmoothingConfig
-from .smoothing import fill_untracked, smooth_track
-from .template import template_points
+from ned_server.tracking.config import AlignmentConfig, SmoothingConfig
+from ned_server.tracking.smoothing import fill_untracked, smooth_track
+from ned_server.tracking.template import template_points
 
 EYE_CORNERS = (36, 39, 42, 45)
 NOSE = tuple(range(27, 36))

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import Precondition
+from ned_server.errors import Precondition
 
 CODE_SPLIT = (("shape", 100), ("tex", 50), ("exp", 50), ("pose", 6), ("cam", 3), ("light", 27))
 N_FLAME_CODE = sum(n for _, n in CODE_SPLIT)  # 236

@@ -15,7 +15,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import InvalidInput
+from ned_plugin.landmarks_io import LandmarkFileError, read_landmarks
+from ned_server.errors import InvalidInput
 
 NUM_LANDMARKS = 68
 
@@ -96,8 +97,6 @@ def read_landmark_file(path: str | Path) -> dict[int, np.ndarray]:
     CSV, either wide ``frame,x0,y0,...,x67,y67`` (one row per frame, optional header) or long
     ``frame,point,x,y`` (68 rows per frame). A frame missing from the file is tracked as "no face".
     """
-    from ned_plugin.landmarks_io import LandmarkFileError, read_landmarks
-
     try:
         raw = read_landmarks(path)
     except LandmarkFileError as exc:

@@ -24,13 +24,13 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from ..face3d.camera import orthographic_to_pixels
-from .alignment import stable_points
-from .config import AlignmentConfig
-from .flame_landmarks import LandmarkFlame
-from .result import ShotTrack
-from .smoothing import segments
-from .template import template_points
+from ned_server.face3d.camera import orthographic_to_pixels
+from ned_server.tracking.alignment import stable_points
+from ned_server.tracking.config import AlignmentConfig
+from ned_server.tracking.flame_landmarks import LandmarkFlame
+from ned_server.tracking.result import ShotTrack
+from ned_server.tracking.smoothing import segments
+from ned_server.tracking.template import template_points
 
 OPEN_EYE = 0.3  # truth blink weight below which the pupil is visible enough to be judged
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .config import EyesConfig
+from ned_server.tracking.config import EyesConfig
 
 RIGHT_EYE = slice(36, 42)  # the actor's right eye (image left in a frontal view)
 LEFT_EYE = slice(42, 48)

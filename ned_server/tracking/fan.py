@@ -17,6 +17,10 @@ depend on the installed face-alignment version; ``required_weights()`` lists the
 
 On a machine with internet, ``python -c "import face_alignment as f;
 f.FaceAlignment(f.LandmarksType.TWO_D, device='cpu')"`` fills ~/.cache/torch/hub/checkpoints.
+
+face_alignment itself is imported inside the functions that use it, the one exception to the
+project's top-of-module imports: it pulls in scikit-image and its detectors (seconds at start-up),
+which a server that gets its landmarks elsewhere (dlib, landmark files) never needs.
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 
-from ..errors import Precondition
-from .config import DetectionConfig
-from .detection import FaceDetection
+from ned_server.errors import Precondition
+from ned_server.tracking.config import DetectionConfig
+from ned_server.tracking.detection import FaceDetection
 
 # TorchScript FAN of face-alignment < 1.4; accepted when found, loaded with torch.jit.
 LEGACY_FAN_FILE = "2DFAN4-cd938726ad.zip"

@@ -47,13 +47,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import Cancelled
-from ..face3d.camera import fit_orthographic_camera, orthographic_to_pixels
-from .alignment import umeyama
-from .config import FitConfig
-from .flame_landmarks import LandmarkFlame
-from .normal_equations import solve_arrow
-from .smoothing import segments
+from ned_server.errors import Cancelled
+from ned_server.face3d.camera import fit_orthographic_camera, orthographic_to_pixels
+from ned_server.tracking.alignment import umeyama
+from ned_server.tracking.config import FitConfig
+from ned_server.tracking.deca import INPUT_SIZE, crop_transform, split_code
+from ned_server.tracking.flame_landmarks import LandmarkFlame
+from ned_server.tracking.normal_equations import solve_arrow
+from ned_server.tracking.smoothing import segments
 
 ROT_UNITS = 50.0  # % of face moved per radian
 CAM_SCALE_UNITS = 50.0  # % of face moved per unit of log scale
@@ -405,8 +406,6 @@ def _image_roll(model_px: torch.Tensor, obs: torch.Tensor, weights: np.ndarray) 
 def _from_deca(codes: np.ndarray, landmarks: np.ndarray, size: tuple[int, int], model: LandmarkFlame,
                device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Shape, expression, pose and plate camera from DECA codes of the tracked frames' crops."""
-    from .deca import INPUT_SIZE, crop_transform, split_code
-
     c = split_code(torch.as_tensor(codes, dtype=torch.float32))
     shape = torch.zeros(1, model.n_shape)
     k = min(model.n_shape, c.shape.shape[1])

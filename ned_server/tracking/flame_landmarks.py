@@ -15,9 +15,9 @@ import math
 
 import torch
 
-from ..face3d.flame import FlameLayer
-from ..face3d.landmark_embedding import MAX_BIN_DEG
-from ..face3d.rotations import batch_rodrigues, rot_mat_to_y_angle
+from ned_server.face3d.flame import FlameLayer
+from ned_server.face3d.landmark_embedding import MAX_BIN_DEG
+from ned_server.face3d.rotations import batch_rodrigues, rot_mat_to_y_angle
 
 
 class LandmarkFlame(torch.nn.Module):

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..errors import NotFound
-from .config import IdentityConfig
-from .detection import FaceDetection
+from ned_server.errors import NotFound
+from ned_server.tracking.config import IdentityConfig
+from ned_server.tracking.detection import FaceDetection
 
 
 @dataclass

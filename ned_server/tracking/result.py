@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidInput
-from .identities import FaceSummary
+from ned_server.errors import InvalidInput
+from ned_server.tracking.identities import FaceSummary
 
 FORMAT_VERSION = 1
 

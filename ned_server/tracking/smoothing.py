@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .config import SmoothingConfig
+from ned_server.tracking.config import SmoothingConfig
 
 
 def _alpha(cutoff: np.ndarray | float, fps: float) -> np.ndarray | float:

@@ -18,15 +18,25 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
+import torch
 
-from ..errors import Cancelled, InvalidInput
-from .alignment import align_frames
-from .config import TrackingConfig
-from .detection import FaceDetection, LandmarkDetector, ProvidedLandmarks, check_landmark_map, landmark_box
-from .eyes import blink_signal, find_pupils
-from .identities import IdentityTracker, box_size
-from .result import ShotTrack
-from .smoothing import fill_untracked, smooth_track
+from ned_server.errors import Cancelled, InvalidInput, NotFound
+from ned_server.tracking.alignment import align_frames
+from ned_server.tracking.config import TrackingConfig
+from ned_server.tracking.deca import crop_face, load_deca
+from ned_server.tracking.detection import (
+    FaceDetection,
+    LandmarkDetector,
+    ProvidedLandmarks,
+    check_landmark_map,
+    landmark_box,
+)
+from ned_server.tracking.eyes import blink_signal, find_pupils
+from ned_server.tracking.fan import FanDetector
+from ned_server.tracking.fitting import fit_shot
+from ned_server.tracking.identities import IdentityTracker, box_size
+from ned_server.tracking.result import ShotTrack
+from ned_server.tracking.smoothing import fill_untracked, smooth_track
 
 NO_FACE = "no face found"
 NO_LANDMARKS = "no landmarks given for this frame"
@@ -64,8 +74,6 @@ def _check_frame(frame: int, image: object, size: tuple[int, int] | None) -> np.
 
 
 def _default_detector(config: TrackingConfig, device: str) -> LandmarkDetector:
-    from .fan import FanDetector
-
     return FanDetector(config.detection, device=device)
 
 
@@ -96,8 +104,6 @@ def track_shot(
     if landmarks is not None:
         given = ProvidedLandmarks(check_landmark_map(landmarks))
         if face_id not in (None, 0):
-            from ..errors import NotFound
-
             raise NotFound(f"face id {face_id} is not in this shot: landmarks given by another tracker describe "
                            "one face, id 0")
     source: LandmarkDetector = given if given is not None else (detector or _default_detector(config, device))
@@ -146,8 +152,6 @@ def _analyse(detections: Mapping[int, FaceDetection], numbers: list[int], any_de
              faces: list, face_id: int, size: tuple[int, int] | None, flame: Any, config: TrackingConfig,
              given: bool, device: str, progress: Callable[[str, int, int], None],
              cancelled: Callable[[], bool]) -> ShotTrack:
-    from .fitting import fit_shot
-
     T = len(numbers)
     tracked = np.zeros(T, dtype=bool)
     raw = np.zeros((T, 68, 2), dtype=np.float64)
@@ -213,16 +217,10 @@ def _length(frames: Iterable, given: ProvidedLandmarks | None) -> int:
 def _load_deca(config: TrackingConfig, device: str):  # type: ignore[no-untyped-def]
     if config.fit.deca_checkpoint is None:
         return None
-    from .deca import load_deca
-
     return load_deca(config.fit.deca_checkpoint, device=device, allow_pickle=config.fit.deca_allow_pickle)
 
 
 def _deca_codes(deca, image: np.ndarray, detections: list[FaceDetection], device: str) -> None:  # type: ignore[no-untyped-def]
-    import torch
-
-    from .deca import crop_face
-
     crops = np.stack([crop_face(image, d.landmarks)[0] for d in detections])
     with torch.no_grad():
         code = deca.E_flame(torch.from_numpy(crops).to(device)).float().cpu().numpy()

@@ -17,6 +17,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import EntryPoint, entry_points
 
 from . import __version__
 from .client import ConnectionSettings, NedClient, NedClientError, ProgressInfo
@@ -31,14 +32,16 @@ EXIT_CODES = {
 }
 log = logging.getLogger("ned")
 
-# Server-side subcommands: (module, function) taking argv and returning an exit code.
-SERVER_COMMANDS: dict[str, tuple[str, str, str]] = {
-    "train-manipulator": ("ned_server.manipulator.cli", "train_manipulator_main",
-                          "train the emotion manipulator on expression datasets"),
-    "train-renderer": ("ned_server.renderer.cli", "train_actor_main",
-                       "train a renderer locally from exported actor clips (no server needed)"),
-    "demo": ("ned_server.demo", "demo_main", "build a synthetic actor, train tiny models, run the full loop"),
-}
+# Server-side subcommands (train-manipulator, train-renderer, demo) are the server package's: it
+# registers them in this entry-point group, so they appear here once the server is installed and
+# this package never names a server module.
+SERVER_COMMAND_GROUP = "ned.commands"
+
+
+def server_commands() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=SERVER_COMMAND_GROUP)}
+
+
 # Client subcommands that live in their own modules (they arrive with their stages).
 CLIENT_COMMANDS: dict[str, tuple[str, str, str]] = {
     "track": ("ned_plugin.batch", "track_main", "track a shot's faces on the server (image sequence in)"),
@@ -186,20 +189,30 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("job_id")
         if name == "watch":
             p.add_argument("--progress", choices=("auto", "bar", "farm", "none"), default="auto")
-    for name, (_module, _function, text) in {**CLIENT_COMMANDS, **SERVER_COMMANDS}.items():
+    for name, (_module, _function, text) in CLIENT_COMMANDS.items():
         sub.add_parser(name, help=text, add_help=False)
+    server = server_commands()
+    for name in server:
+        sub.add_parser(name, help="server-side command (runs here, on the GPU machine); see its --help",
+                       add_help=False)
+    if not server:
+        parser.epilog = ("server-side commands (train-manipulator, train-renderer, demo) are listed once the server "
+                         "is installed: pip install 'ned-vfx[server]'")
     return parser
 
 
 def _delegate(name: str, argv: Sequence[str]) -> int:
-    module_name, function, _ = {**CLIENT_COMMANDS, **SERVER_COMMANDS}[name]
+    server = server_commands()
     try:
-        module = importlib.import_module(module_name)
+        if name in server:
+            entry = server[name].load()
+        else:
+            module_name, function, _ = CLIENT_COMMANDS[name]
+            entry = getattr(importlib.import_module(module_name), function, None)
     except ImportError as exc:
-        hint = " (install the server: pip install 'ned-vfx[server]')" if name in SERVER_COMMANDS else ""
+        hint = " (install the server: pip install 'ned-vfx[server]')" if name in server else ""
         print(f"ned {name}: not available here{hint}: {exc}", file=sys.stderr)
         return 5
-    entry = getattr(module, function, None)
     if entry is None:
         print(f"ned {name}: not available in this version", file=sys.stderr)
         return 5
@@ -211,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     # Delegated commands parse their own arguments (with their own --help).
     for i, word in enumerate(argv):
-        if word in CLIENT_COMMANDS or word in SERVER_COMMANDS:
+        if word in CLIENT_COMMANDS or word in server_commands():
             head = parser.parse_args(argv[:i])
             logging.basicConfig(level=head.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
             rest = argv[i + 1 :]

@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 from ned_server.composite import laplacian_blend
+from ned_server.synthetic.flame_assets import install_standin_flame
 
 INT16_SCALE = 4096.0  # 12 fractional bits for OpenCV's int16 pyramid; scene-linear values up to 8
 
@@ -229,7 +230,7 @@ def manipulate_end_to_end(width: int, height: int, frames: int, reps: int) -> di
         sys.path.insert(0, str(root))
     from ned_plugin.client import ConnectionSettings, NedClient
     from ned_plugin.wire import pb
-    from ned_server.app import NedServer
+    from ned_server.api.app import NedServer
     from ned_server.config import ServerConfig
     from tests.pipeline_assets import synthetic_shot, write_tiny_actor, write_tiny_manipulator
 
@@ -237,11 +238,12 @@ def manipulate_end_to_end(width: int, height: int, frames: int, reps: int) -> di
     # widen the square plates to the asked frame size (the face stays where it was)
     shot = _widen(shot, width, height)
     seconds = _Seconds()
-    logging.getLogger("ned_server.pipeline").addHandler(seconds)
-    logging.getLogger("ned_server.pipeline").setLevel(logging.INFO)
+    logging.getLogger("ned_server.orchestration.facade").addHandler(seconds)
+    logging.getLogger("ned_server.orchestration.facade").setLevel(logging.INFO)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = ServerConfig(port=0, store_dir=Path(tmp) / "store", models_dir=Path(tmp) / "models", device="cpu",
                            token=None)
+        install_standin_flame(cfg.models_dir)
         write_tiny_manipulator(cfg.models_dir)
         write_tiny_actor(cfg.store_dir, "bench", resolution=64)
         server = NedServer(cfg).start()

@@ -31,13 +31,14 @@ if str(ROOT) not in sys.path:
 
 from ned_server.domains import EMOTIONS  # noqa: E402
 from ned_server.manipulator.config import PAPER_SIZES, InferenceConfig, preset  # noqa: E402
-from ned_server.manipulator.controls import EmotionControl  # noqa: E402
+from ned_server.manipulator.controls import EmotionSettings  # noqa: E402
 from ned_server.manipulator.dataset import ExpressionDataset  # noqa: E402
 from ned_server.manipulator.evaluation import score_translations, train_emotion_classifier  # noqa: E402
 from ned_server.manipulator.inference import EmotionManipulator  # noqa: E402
 from ned_server.manipulator.networks import ManipulatorNetworks, he_init  # noqa: E402
 from ned_server.manipulator.train import ManipulatorTrainer  # noqa: E402
 from ned_server.manipulator.windows import gaussian_window_weights  # noqa: E402
+from ned_server.synthetic.datasets import synthetic_expression_dataset  # noqa: E402
 from ned_server.synthetic.expressions import make_synthetic_dataset  # noqa: E402
 
 
@@ -73,7 +74,7 @@ def tracked_domain(train_threads: int, gt_checkpoint: Path) -> dict[str, float]:
     classifier trained on tracked clips. (The ``tiny`` preset is measured to be too small here:
     about 0.4 mean accuracy against 0.84 for ``cpu`` on the same data.)"""
     def tracked(clips: int, frames: int, seed: int, actors: int) -> ExpressionDataset:
-        return ExpressionDataset.synthetic(clips, frames, seed=seed, num_actors=actors, tracked=True)
+        return synthetic_expression_dataset(clips, frames, seed=seed, num_actors=actors, tracked=True)
 
     t = time.perf_counter()
     train, judge_data = tracked(12, 80, 1, 4), tracked(8, 60, 3, 12)
@@ -115,9 +116,9 @@ def main() -> int:
     clips_per_emotion, held_per_emotion = (12, 1) if quick else (30, 3)
 
     t0 = time.perf_counter()
-    train = ExpressionDataset.synthetic(clips_per_emotion, 100, seed=1, num_actors=4)
+    train = synthetic_expression_dataset(clips_per_emotion, 100, seed=1, num_actors=4)
     held = make_synthetic_dataset(held_per_emotion, 150, seed=2, num_actors=3)  # unseen actors
-    judge_data = ExpressionDataset.synthetic(30, 60, seed=3, num_actors=30)
+    judge_data = synthetic_expression_dataset(30, 60, seed=3, num_actors=30)
     print(f"data: {len(train)} training clips, {len(held.sequences)} held-out clips "
           f"({time.perf_counter() - t0:.1f} s)", flush=True)
 
@@ -161,7 +162,7 @@ def main() -> int:
 
     # Speed: the trained (small) network, and the paper-size network against the naive loop.
     long_clip = make_synthetic_dataset(1, 600, seed=4, num_actors=1).sequences[0]
-    control = EmotionControl(emotion="happy")
+    control = EmotionSettings(emotion="happy")
     fps_trained = frames_per_second(lambda: manipulator.translate(long_clip, control), long_clip.shape[0])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

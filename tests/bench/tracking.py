@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ned_server.face3d.assets import make_tiny_flame_assets  # noqa: E402
 from ned_server.face3d.camera import orthographic_to_pixels  # noqa: E402
 from ned_server.synthetic.actor import SyntheticActor  # noqa: E402
 from ned_server.synthetic.config import ActorConfig  # noqa: E402
+from ned_server.synthetic.flame_assets import make_tiny_flame_assets  # noqa: E402
 from ned_server.tracking.config import TrackingConfig  # noqa: E402
 from ned_server.tracking.evaluation import score_track  # noqa: E402
 from ned_server.tracking.fitting import fit_shot  # noqa: E402

@@ -34,7 +34,7 @@ from ned_plugin.chunks import FrameAssembler, reassemble, split_frame
 from ned_plugin.client import MESSAGE_LIMIT
 from ned_plugin.exr import Frame, Window, decode_exr, encode_exr
 from ned_plugin.wire import pb
-from ned_server.streaming import EventStream
+from ned_server.runtime.streaming import EventStream
 
 ECHO_METHOD = "/nedbench.Echo/Frames"
 

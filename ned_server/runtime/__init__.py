@@ -1,0 +1,1 @@
+"""Runtime: storage, intake, jobs, scheduling, caches, streaming, cancellation and the one atomic writer."""
