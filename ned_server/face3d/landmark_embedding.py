@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ned_server.face3d.model_file import atomic_write_bytes
+from ned_plugin.files import write_bytes
 from ned_server.face3d.safe_pickle import FlameAssetError, safe_load_npy, safe_load_pickle
 
 NUM_CONTOUR = 17
@@ -112,7 +112,7 @@ def save_landmark_embedding(path: str | Path, emb: LandmarkEmbedding) -> Path:
     }
     buf = io.BytesIO()
     np.save(buf, np.array(data, dtype=object), allow_pickle=True)
-    atomic_write_bytes(p, buf.getvalue())
+    write_bytes(p, buf.getvalue())
     return p
 
 
@@ -153,5 +153,5 @@ def load_flame_masks(path: str | Path, num_vertices: int | None = None) -> dict[
 
 def save_flame_masks(path: str | Path, masks: dict[str, np.ndarray]) -> Path:
     p = Path(path)
-    atomic_write_bytes(p, pickle.dumps({k: np.asarray(v, np.int64) for k, v in masks.items()}, protocol=4))
+    write_bytes(p, pickle.dumps({k: np.asarray(v, np.int64) for k, v in masks.items()}, protocol=4))
     return p

@@ -10,9 +10,7 @@ Arrays may be chumpy objects (official file) or numpy arrays (the generated stan
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from ned_plugin.files import write_bytes
 from ned_server.face3d.safe_pickle import ChumpyShim, FlameAssetError, safe_load_pickle
 
 REQUIRED_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
@@ -133,19 +132,6 @@ def load_flame_model(path: str | Path, shape_components_in_file: int = FLAME_SHA
     return parse_flame_dict(safe_load_pickle(p), p, shape_components_in_file)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder then rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_flame_model(
     path: str | Path,
     v_template: np.ndarray,
@@ -174,5 +160,5 @@ def save_flame_model(
         "bs_type": "lrotmin",
     }
     data.update(extras or {})
-    atomic_write_bytes(p, pickle.dumps(data, protocol=4))
+    write_bytes(p, pickle.dumps(data, protocol=4))
     return p

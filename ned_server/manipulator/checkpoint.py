@@ -27,7 +27,6 @@ through the same path.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,6 @@ from ned_server.domains import EMOTIONS, EXPRESSION_DIM, LATENT_DIM, STYLE_DIM
 from ned_server.errors import InvalidInput, Precondition
 from ned_server.manipulator.config import NetworkSizes
 from ned_server.manipulator.networks import NET_NAMES, ManipulatorNetworks
-from ned_server.runtime.files import temporary_name
 
 FORMAT_KEY = "ned_vfx"
 FORMAT_VERSION = 1
@@ -63,21 +61,6 @@ def optims_filename(epoch: int) -> str:
 
 
 # ----------------------------------------------------------------------------------------- io
-def atomic_write_text(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_name(path)
-    try:
-        with open(tmp, "x") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def safe_load(path: str | Path) -> dict[str, Any]:
     """torch.load restricted to tensors and plain containers (never unpickles arbitrary objects)."""
     path = Path(path)

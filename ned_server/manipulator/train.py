@@ -30,12 +30,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ned_plugin.files import write_text
 from ned_server.domains import EMOTIONS, LATENT_DIM
 from ned_server.manipulator.checkpoint import (
     FORMAT_KEY,
     LATEST,
     CheckpointError,
-    atomic_write_text,
     convert_official_checkpoint,
     nets_filename,
     networks_state,
@@ -291,8 +291,8 @@ class ManipulatorTrainer:
         optims: dict[str, Any] = {name: opt.state_dict() for name, opt in self.optims.items()}
         optims[FORMAT_KEY] = {"epoch": epoch, "batch": batch, "iteration": self.iteration}
         atomic_torch_save(optims, self.out_dir / optims_name)
-        atomic_write_text(self.out_dir / HISTORY, "".join(json.dumps(r) + "\n" for r in self.history))
-        atomic_write_text(self.out_dir / LATEST, json.dumps(
+        write_text(self.out_dir / HISTORY, "".join(json.dumps(r) + "\n" for r in self.history))
+        write_text(self.out_dir / LATEST, json.dumps(
             {"nets": nets_name, "optims": optims_name, "epoch": epoch, "batch": batch,
              "iteration": self.iteration}, indent=1))
         for old in self.out_dir.glob("partial_*.pth"):  # superseded snapshots
@@ -318,7 +318,7 @@ class ManipulatorTrainer:
     def train(self) -> TrainResult:
         cfg = self.config
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.out_dir / CONFIG, json.dumps(cfg.to_dict(), indent=1))
+        write_text(self.out_dir / CONFIG, json.dumps(cfg.to_dict(), indent=1))
         start = time.monotonic()
         last: dict[str, float] = {}
         checkpoint: Path | None = None

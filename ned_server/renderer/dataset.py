@@ -11,8 +11,6 @@ the size of a long shot's data; they are float32 again once loaded.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from ned_plugin.files import atomic_path
 from ned_server.renderer.config import COND_CHANNELS
 
 
@@ -107,11 +106,9 @@ def _resize(arr: np.ndarray, resolution: int, mode: str) -> np.ndarray:
 def save_clip(clip: ActorClip, path: str | Path) -> Path:
     """Write ``clip`` to ``path`` (.npz) atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp.npz")
-    try:
+    with atomic_path(path) as tmp, open(tmp, "xb") as fh:
         np.savez_compressed(
-            tmp,
+            fh,
             conditioning=clip.conditioning.astype(np.float16),
             frames=clip.frames.astype(np.float16),
             masks=(clip.masks > 0.5).astype(np.uint8),
@@ -119,9 +116,6 @@ def save_clip(clip: ActorClip, path: str | Path) -> Path:
             name=np.array(clip.name),
             actor=np.array(clip.actor),
         )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ned_plugin.files import atomic_path, write_text
 from ned_server.renderer import checkpoint as ckpt_io
 from ned_server.renderer.config import DEFAULT_TRAIN_ITERATIONS, RendererConfig, TrainConfig, paper_config
 from ned_server.renderer.dataset import ActorClip, SequenceDataset
@@ -347,11 +347,7 @@ class RendererTrainer:
     def _trim_history(self) -> None:
         """Drop records newer than the checkpoint resumed from (that work was lost with the kill)."""
         kept = [r for r in self.load_history() if r.get("iteration", 0) <= self.iteration]
-        path = self._history_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        tmp.replace(path)
+        write_text(self._history_path(), "".join(json.dumps(r) + "\n" for r in kept))
 
     # ------------------------------------------------------------------ the loop
     def train(self, iterations: int | None = None) -> TrainResult:
@@ -369,13 +365,8 @@ class RendererTrainer:
         else:
             before = self.render_samples()
             # Atomically: a kill mid-write must not leave a torn file that fails every resume.
-            tmp = before_path.with_name(f".{before_path.name}.{os.getpid()}.tmp")
-            try:
-                with open(tmp, "wb") as fh:
-                    np.savez(fh, before=before)
-                os.replace(tmp, before_path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            with atomic_path(before_path) as tmp, open(tmp, "xb") as fh:
+                np.savez(fh, before=before)
         start_it, t0 = self.iteration, time.monotonic()
         sums: dict[str, float] = {}
         count = 0

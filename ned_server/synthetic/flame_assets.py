@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ned_plugin.files import write_bytes
 from ned_server.face3d.landmark_embedding import save_flame_masks, save_landmark_embedding
-from ned_server.face3d.model_file import STANDIN_MARKER, atomic_write_bytes, save_flame_model
+from ned_server.face3d.model_file import STANDIN_MARKER, save_flame_model
 from ned_server.face3d.safe_pickle import FlameAssetError
 from ned_server.synthetic.config import ActorConfig, TinyFlameConfig
 from ned_server.synthetic.flame_generator import PART_NAMES, TinyFlame, generate_tiny_flame
@@ -141,8 +142,8 @@ def make_tiny_flame_assets(
     save_flame_masks(paths.masks, model.masks)
     buf = io.BytesIO()
     np.savez_compressed(buf, uvs=model.uvs, part=model.part, weld=model.weld, part_names=np.array(PART_NAMES))
-    atomic_write_bytes(paths.extras, buf.getvalue())
-    atomic_write_bytes(manifest_path, json.dumps(wanted, indent=1).encode())
+    write_bytes(paths.extras, buf.getvalue())
+    write_bytes(manifest_path, json.dumps(wanted, indent=1).encode())
     return paths
 
 

@@ -12,14 +12,12 @@ either the previous complete file or none.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
+from ned_plugin.files import atomic_path
 from ned_server.errors import InvalidInput
 from ned_server.tracking.identities import FaceSummary
 
@@ -122,18 +120,8 @@ class ShotTrack:
     def save(self, path: str | Path) -> Path:
         """Write the .npz atomically: complete or absent, never half-written."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **self.to_arrays())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "xb") as fh:
+            np.savez(fh, **self.to_arrays())
         return path
 
     @classmethod

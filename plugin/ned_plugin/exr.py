@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 
+from .files import atomic_path
+
 EXR_MAGIC = b"\x76\x2f\x31\x01"
 MAX_SIDE = 65536  # pixels per side of a data or display window
 MAX_PIXELS = 1 << 28  # pixels in a data or display window (16k x 16k)
@@ -641,16 +643,8 @@ def write_exr(
 ) -> None:
     """Write atomically: a temporary file beside ``path``, then os.replace, so a killed task never
     leaves a half-written EXR that a later read would mistake for a frame."""
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp.exr", dir=dest.parent)
-    os.close(fd)
-    try:
-        _write_file(tmp, frame, compression, pixel_type)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        _write_file(str(tmp), frame, compression, pixel_type)
 
 
 # ---------------------------------------------------------------------- shots

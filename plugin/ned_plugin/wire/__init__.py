@@ -3,21 +3,9 @@
 ``pb`` holds the messages of both .proto files, ``rpc`` the service stub and servicer base.
 """
 
-from . import frames_pb2, service_pb2
+from . import frames_pb2, pb, service_pb2
 from . import service_pb2_grpc as rpc
 
-
-class _Messages:
-    """One namespace for the messages of every .proto file, so callers need not know which holds what."""
-
-    def __init__(self, *modules: object) -> None:
-        for module in modules:
-            for name in dir(module):
-                if not name.startswith("_"):
-                    setattr(self, name, getattr(module, name))
-
-
-pb = _Messages(frames_pb2, service_pb2)
 SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["Ned"].full_name
 API = "ned.v1"
 
