@@ -36,7 +36,7 @@ class TokenInterceptor(grpc.ServerInterceptor):
             or (method.startswith(REFLECTION_PREFIX) and not protect_reflection)
         )
 
-    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+    def intercept_service(self, continuation, handler_call_details):
         method = handler_call_details.method
         handler = continuation(handler_call_details)
         if handler is None or self._open(method):

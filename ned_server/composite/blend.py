@@ -98,10 +98,10 @@ def _blend_bands(fg: torch.Tensor, bg: torch.Tensor, mask: torch.Tensor, levels:
     # level but the last becomes that level's Laplacian band, in place: only three full-size
     # tensors are ever allocated.
     for i in range(levels - 1):
-        g[i].sub_(pyr_up(g[i + 1], tuple(g[i].shape[-2:])))
+        g[i].sub_(pyr_up(g[i + 1], (g[i].shape[-2], g[i].shape[-1])))
     out = g[-1] * m[-1]
     for i in range(levels - 2, -1, -1):
-        out = pyr_up(out, tuple(g[i].shape[-2:])).addcmul_(g[i], m[i])
+        out = pyr_up(out, (g[i].shape[-2], g[i].shape[-1])).addcmul_(g[i], m[i])
     return out.add_(bg)
 
 

@@ -15,6 +15,8 @@ whatever the size.
 
 from __future__ import annotations
 
+from types import EllipsisType
+
 import torch
 import torch.nn.functional as F
 
@@ -46,7 +48,7 @@ def check_levels(levels: int, height: int, width: int) -> None:
 _PAD_ELEMENTS = 1 << 21
 
 
-def _every_other(dim: int, start: int, stop: int) -> tuple[object, ...]:
+def _every_other(dim: int, start: int, stop: int) -> tuple[EllipsisType | slice, ...]:
     return (Ellipsis, slice(start, stop, 2)) if dim == -1 else (Ellipsis, slice(start, stop, 2), slice(None))
 
 
@@ -136,7 +138,7 @@ def gaussian_pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
 def laplacian_pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
     """Band-pass images finest first, then the coarsest Gaussian level (the low-pass residual)."""
     g = gaussian_pyramid(x, levels)
-    bands = [g[i] - pyr_up(g[i + 1], tuple(g[i].shape[-2:])) for i in range(levels - 1)]
+    bands = [g[i] - pyr_up(g[i + 1], (g[i].shape[-2], g[i].shape[-1])) for i in range(levels - 1)]
     return [*bands, g[-1]]
 
 
@@ -144,5 +146,5 @@ def collapse(pyramid: list[torch.Tensor]) -> torch.Tensor:
     """Inverse of :func:`laplacian_pyramid`: add the bands back up from the coarsest level."""
     out = pyramid[-1]
     for band in reversed(pyramid[:-1]):
-        out = pyr_up(out, tuple(band.shape[-2:])) + band
+        out = pyr_up(out, (band.shape[-2], band.shape[-1])) + band
     return out

@@ -78,7 +78,7 @@ def _release_resources(gl: GLThread, res: Resources) -> None:
 def set_uniform(prog: moderngl.Program, name: str, value) -> None:
     """Set a uniform if the compiler kept it (unused uniforms are optimised away and not found)."""
     member = prog.get(name, None)
-    if member is not None:
+    if isinstance(member, moderngl.Uniform):
         member.value = value
 
 

@@ -160,7 +160,7 @@ class ConditioningRenderer:
                 f"pupils must be ({frames}, 2, 2): per frame, (x, y) pixels of the two pupils; "
                 f"got {np.shape(pupils_px)}")
         valid = np.isfinite(p).all(axis=2)
-        return np.where(np.isfinite(p), p, 0.0).reshape(frames, 4), valid.astype(np.float64)
+        return np.where(np.isfinite(p), p, 0.0).reshape(frames, 4), np.asarray(valid, dtype=np.float64)
 
     def _normals(self, verts: np.ndarray, faces: np.ndarray, normals: np.ndarray | None,
                  displacement: np.ndarray | None) -> np.ndarray:
@@ -224,7 +224,7 @@ class ConditioningRenderer:
             else check_vertex_mask(face_vertex_mask, "face_vertex_mask", n_vertices)
         mouth = check_vertex_mask(mouth_vertex_mask, "mouth_vertex_mask", n_vertices)
         uv_detail = detail_displacement if isinstance(detail_displacement, UVDisplacement) else None
-        vertex_detail = None if uv_detail is not None else detail_displacement
+        vertex_detail = detail_displacement if not isinstance(detail_displacement, UVDisplacement) else None
         n = self._normals(verts, tri, normals, vertex_detail)
         detail_maps, uvs = (None, np.zeros((n_vertices, 2), np.float32)) if uv_detail is None \
             else self._uv_detail(uv_detail, b, n_vertices)
@@ -284,7 +284,7 @@ class ConditioningRenderer:
                             ("u_detail_scale", detail_scale)):
             set_uniform(prog, name, value)
         member = prog.get("u_lights", None)
-        if member is not None:
+        if isinstance(member, moderngl.Uniform):
             member.write(lights.tobytes())
         ranges = depth_ranges(frame_data[:, :, 0, 2])
         self._static_data.upload(static, unit=1)
@@ -307,7 +307,7 @@ class ConditioningRenderer:
             self._frame_data.upload(frame_data[start:stop], unit=0)
             pbo = self._readback.buffer((stop - start) * frame_bytes)
             for f in range(start, stop):
-                if detail is not None and detail_maps.shape[0] > 1:
+                if detail is not None and detail_maps is not None and detail_maps.shape[0] > 1:
                     detail.write(detail_maps[f])
                 set_uniform(prog, "u_frame", f - start)
                 set_uniform(prog, "u_depth_range", tuple(float(x) for x in ranges[f]))

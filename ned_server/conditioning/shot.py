@@ -258,8 +258,8 @@ class FaceConditioner:
             out = fl(shape, expr, torch.as_tensor(pose, device=dev, dtype=dt))
             verts = project_orthographic(out.vertices, cam, w, h).cpu().numpy().astype(np.float64)
             if fl.has_landmarks:
-                mouth = project_orthographic(out.landmarks[:, MOUTH_LANDMARKS], cam, w, h)[..., :2]
-                mouth = mouth.mean(1).cpu().numpy().astype(np.float64)
+                mouth_px = project_orthographic(out.landmarks[:, MOUTH_LANDMARKS], cam, w, h)[..., :2]
+                mouth = mouth_px.mean(1).cpu().numpy().astype(np.float64)
             else:  # no landmark embedding: the mouth region's centroid (the whole face without masks)
                 region = self.mouth_vertices if self.mouth_vertices.any() else self.face_vertices
                 mouth = verts[:, region, :2].mean(1)

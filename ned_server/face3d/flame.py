@@ -51,6 +51,21 @@ class FlameOutput:
 class FlameLayer(nn.Module):
     """FLAME as a torch module (buffers only: nothing here is trained)."""
 
+    # Buffers, declared so a type checker knows them as tensors (nn.Module's __getattr__ says
+    # "Tensor | Module"); the landmark ones exist only when a landmark embedding was given.
+    v_template: torch.Tensor
+    shapedirs: torch.Tensor
+    posedirs: torch.Tensor
+    j_regressor: torch.Tensor
+    lbs_weights: torch.Tensor
+    faces: torch.Tensor
+    static_faces: torch.Tensor
+    static_bary: torch.Tensor
+    dynamic_faces: torch.Tensor
+    dynamic_bary: torch.Tensor
+    full_faces: torch.Tensor
+    full_bary: torch.Tensor
+
     def __init__(
         self,
         model: FlameModel | str | Path,

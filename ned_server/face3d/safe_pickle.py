@@ -140,7 +140,8 @@ _SPARSE_NAMES = {
 _INERT_BASES = (object, dict, list, set, tuple)
 
 
-def _safe_reconstructor(cls: type, base: type, state: Any) -> Any:
+def _safe_reconstructor(cls: type, base: Any, state: Any) -> Any:
+    # ``base`` is Any: one of _INERT_BASES, whose constructors take the state (object's does not)
     """copy_reg._reconstructor for the classes this unpickler lets through, nothing else."""
     if not (isinstance(cls, type) and issubclass(cls, ChumpyShim | SparseShim)) and cls not in _BUILTINS.values():
         raise UnsafePickleError(f"copy_reg._reconstructor called for a class that is not allowed: {cls!r}")

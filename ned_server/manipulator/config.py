@@ -37,7 +37,7 @@ class NetworkSizes:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NetworkSizes:
         known = {f.name for f in fields(cls)}
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
+        kw: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
         return cls(**kw)
 
 

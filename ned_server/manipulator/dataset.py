@@ -262,7 +262,7 @@ def read_affwild_labels(path: Path) -> np.ndarray:
     lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
     if not lines:
         raise DatasetError(f"{path}: empty Aff-Wild2 label file")
-    classes = AFFWILD_CLASSES
+    classes: tuple[str, ...] = AFFWILD_CLASSES
     body = lines
     if not lines[0].lstrip("-").isdigit():
         classes = tuple(c.strip().lower() for c in lines[0].split(","))
@@ -342,16 +342,16 @@ def load_expression_dataset(root: str | Path, labels: str | Path | None = None, 
                 continue
             lab = np.full(expr.shape[0], idx, np.int64)
         elif fmt in ("csv", "json"):
-            row = next((table[k] for k in _clip_keys(rel) if k in table), None)
-            if row is None:
+            found: dict[str, str] | None = next((table[k] for k in _clip_keys(rel) if k in table), None)
+            if found is None:
                 skipped.append(f"{name}: not in {label_path.name if label_path else 'the label file'}")
                 continue
-            idx = _parse_emotion(row["emotion"])
+            idx = _parse_emotion(found["emotion"])
             if idx is None:
-                skipped.append(f"{name}: emotion {row['emotion']!r} is not one of ours")
+                skipped.append(f"{name}: emotion {found['emotion']!r} is not one of ours")
                 continue
             lab = np.full(expr.shape[0], idx, np.int64)
-            actor = row["actor"] or actor
+            actor = found["actor"] or actor
         else:
             txt = affwild.get(rel.stem)
             if txt is None:

@@ -36,6 +36,8 @@ def window_features(windows: np.ndarray | torch.Tensor) -> torch.Tensor:
 class EmotionClassifier(nn.Module):
     def __init__(self, num_classes: int = len(EMOTIONS), hidden: int = 64) -> None:
         super().__init__()
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
         self.register_buffer("mean", torch.zeros(NUM_FEATURES))
         self.register_buffer("std", torch.ones(NUM_FEATURES))
         self.net = nn.Sequential(nn.Linear(NUM_FEATURES, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
@@ -104,7 +106,8 @@ def score_translations(manipulator, classifier: EmotionClassifier, clips: Sequen
 
     Clip i uses the mapping network's latent for ``seed + i``, so the scores cover the style
     distribution of each emotion rather than one sample of it."""
-    corr, hits, base_hits, cyc, change, ident = [], {e: [] for e in emotions}, [], [], [], []
+    hits: dict[str, list[float]] = {e: [] for e in emotions}
+    corr, base_hits, cyc, change, ident = [], [], [], [], []
     for i, expr in enumerate(clips):
         own = manipulator.extract_style(expr)
         same = manipulator.translate(expr, EmotionSettings(emotion=emotions[0], intensity=0.0, speech_preservation=0.0))

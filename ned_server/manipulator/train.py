@@ -191,7 +191,7 @@ class ManipulatorTrainer:
     def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         cfg = self.config
         return {name: torch.optim.Adam(module.parameters(), lr=cfg.mapping_lr if name == "mapping_network" else cfg.lr,
-                                       betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+                                       betas=(cfg.betas[0], cfg.betas[1]), weight_decay=cfg.weight_decay)
                 for name, module in self.nets.named_nets().items()}
 
     def _restore(self, latest: dict[str, Any]) -> None:

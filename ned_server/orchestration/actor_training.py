@@ -29,7 +29,7 @@ from ned_server.orchestration.models import Models, actor_renderer_path
 from ned_server.orchestration.shot_tracking import cached_track
 from ned_server.renderer import checkpoint as ckpt_io
 from ned_server.renderer.config import PRESETS, TrainConfig, preset
-from ned_server.renderer.dataset import load_clip, save_clip
+from ned_server.renderer.dataset import ActorClip, load_clip, save_clip
 from ned_server.renderer.shot_data import actor_clips_from_shot
 from ned_server.renderer.train import RendererTrainer, TrainProgress, default_iterations
 from ned_server.runtime.intake import Shot
@@ -104,10 +104,10 @@ def _face(face_id: int | None) -> str:
 
 
 def training_clips(store: Store, models: Models, p: TrainActorParams, colour: ShotColour, resolution: int,
-                   seq_len: int, ctx: JobContext | None = None) -> list:  # type: ignore[type-arg]
+                   seq_len: int, ctx: JobContext | None = None) -> list[ActorClip]:
     """The actor's aligned clips, made from its tracked shots once and kept under ``data/``."""
     folder = store.actor_dir(p.actor_id) / "data"
-    clips = []
+    clips: list[ActorClip] = []
     conditioner = models.conditioner(resolution)
     for n, shot_id in enumerate(p.shot_ids):
         done = _made_clips(folder, shot_id, resolution)

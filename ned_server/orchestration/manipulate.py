@@ -172,7 +172,7 @@ def manipulate_track(
                               pixel_type=settings.pixel_type)
         return PlateOut(number, True, plate.note, plate.data_window, plate.display_window, data)
 
-    def emit(ready: list) -> Iterator[PlateOut]:  # type: ignore[type-arg]
+    def emit(ready: list) -> Iterator[PlateOut]:
         nonlocal done
         for index, mask in ready:
             if i0 <= index <= i1:

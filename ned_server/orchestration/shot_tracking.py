@@ -108,11 +108,11 @@ def track_stored_shot(
 class _Sized:
     """An iterator that knows its length, so the tracker can report progress as a fraction."""
 
-    def __init__(self, it, n: int) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, it, n: int) -> None:
         self._it, self._n = it, n
 
     def __len__(self) -> int:
         return self._n
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self):
         return iter(self._it)

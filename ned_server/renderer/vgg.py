@@ -61,6 +61,8 @@ class VGG19Features(nn.Module):
                 layers += [nn.Conv2d(ch, v, 3, padding=1), nn.ReLU(inplace=False)]
                 ch = v
         self.features = nn.Sequential(*layers)
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 

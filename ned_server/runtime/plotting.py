@@ -28,7 +28,7 @@ def smooth(values: np.ndarray, width: int) -> np.ndarray:
     return np.convolve(padded, np.ones(width) / width, mode="valid")
 
 
-def figure_png(fig) -> bytes:  # type: ignore[no-untyped-def]
+def figure_png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()

@@ -32,20 +32,15 @@ from ned_server.face3d.rotations import rotation_to_yaw_pitch_roll, yaw_pitch_ro
 from ned_server.synthetic.background import MovingBackground
 from ned_server.synthetic.colour import linear_to_srgb, srgb_to_linear
 from ned_server.synthetic.config import ActorConfig, TinyFlameConfig
+from ned_server.synthetic.expressions import emotion_expression_sequence, mix_emotion_sequence
 from ned_server.synthetic.flame_assets import TinyFlameAssets, load_tiny_flame_extras, make_tiny_flame_assets
 from ned_server.synthetic.flame_generator import vertex_normals
 from ned_server.synthetic.motion import camera_track, gaze_track, head_pose_track
 from ned_server.synthetic.procedural.mesh import PART_LEFT_EYE, PART_MOUTH, PART_RIGHT_EYE
-from ned_server.synthetic.raster import make_rasterizer
+from ned_server.synthetic.raster import Rasterizer, make_rasterizer
 from ned_server.synthetic.semantics import ACTIONS, EMOTION_JAW_OFFSET, EMOTION_STYLES
 from ned_server.synthetic.shading import Lighting, shade, socket_occlusion, vertex_occlusion
 from ned_server.synthetic.texture import Appearance, TexelMap, paint_textures, texel_map
-
-try:  # the other helper's expression generators (preferred)
-    from ned_server.synthetic.expressions import emotion_expression_sequence, mix_emotion_sequence
-except ImportError:  # pragma: no cover - only when that module is missing
-    emotion_expression_sequence = None
-    mix_emotion_sequence = None
 
 N_SHAPE, N_EXP = 100, 50
 
@@ -163,7 +158,7 @@ class SyntheticActor:
         joint = self.flame.j_regressor.cpu().numpy() @ template
         self.eye_radius = float(template[eye_ids, 2].max() - joint[3, 2])
         self.identity = self._make_identity()
-        self._rasterizers: dict[tuple[int, int], object] = {}
+        self._rasterizers: dict[tuple[int, int], Rasterizer] = {}
 
     # ------------------------------------------------------------------ identity
     def _faces_in(self, masks: dict[str, np.ndarray], names: Sequence[str]) -> np.ndarray:

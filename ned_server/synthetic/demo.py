@@ -278,7 +278,8 @@ def run(cfg: DemoConfig) -> dict[str, object]:
     say(f"contact sheet: {sheet}")
     say(f"done in {timings['total_s']:.0f} s (speech preservation default "
         f"{parameter('speech_preservation').default:g})")
-    summary = {"outputs": {k: str(v) for k, v in outputs.items()}, "sheet": str(sheet), "timings": timings}
+    summary: dict[str, object] = {"outputs": {k: str(v) for k, v in outputs.items()}, "sheet": str(sheet),
+                                  "timings": timings}
     (cfg.out / "demo.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -297,7 +298,7 @@ def _every(seconds: float, label: str) -> Callable[[Any], None]:
     return show
 
 
-def _empty(header) -> bytes:  # type: ignore[no-untyped-def]
+def _empty(header) -> bytes:
     return empty_plate(header.display_window)
 
 
@@ -341,7 +342,7 @@ def demo_main(argv: list[str]) -> int:
         p.error("--emotions takes two emotions, e.g. happy,sad")
     logging.basicConfig(level=logging.WARNING)
     cfg = DemoConfig(out=args.out, size=args.size, shot_frames=args.frames, actor_seed=args.seed,
-                     emotions=emotions, renderer_iterations=args.renderer_iterations,  # type: ignore[arg-type]
+                     emotions=emotions, renderer_iterations=args.renderer_iterations,
                      threads=args.threads)
     try:
         run(cfg)

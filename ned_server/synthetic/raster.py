@@ -113,7 +113,7 @@ class SoftRasterizer:
 
 
 class _GLAdapter:
-    def __init__(self, gl_rasterizer: object) -> None:
+    def __init__(self, gl_rasterizer: MeshRasterizer) -> None:
         self._r = gl_rasterizer
 
     def rasterize(self, verts_px: np.ndarray, faces: np.ndarray, attributes: np.ndarray) -> RasterImages:

@@ -82,6 +82,11 @@ class ResNet50Trunk(nn.Module):
             setattr(self, f"layer{i}", nn.Sequential(*layer))
         self.avgpool = nn.AdaptiveAvgPool2d(1)  # DECA's AvgPool2d(7) on 224 inputs is the same
 
+    layer1: nn.Sequential  # set by name in __init__ (the checkpoint's keys)
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))

@@ -49,6 +49,7 @@ import torch
 
 from ned_server.errors import Cancelled
 from ned_server.face3d.camera import fit_orthographic_camera, orthographic_to_pixels
+from ned_server.face3d.flame import FlameLayer
 from ned_server.tracking.alignment import umeyama
 from ned_server.tracking.config import FitConfig
 from ned_server.tracking.deca import INPUT_SIZE, crop_transform, split_code
@@ -270,7 +271,7 @@ def _sensitivity(col: torch.Tensor) -> torch.Tensor:
     return sens.clamp_min(1e-3 * float(sens.max().clamp_min(1e-12)))
 
 
-def fit_shot(landmarks: np.ndarray, tracked: np.ndarray, flame: torch.nn.Module, config: FitConfig,
+def fit_shot(landmarks: np.ndarray, tracked: np.ndarray, flame: FlameLayer | LandmarkFlame, config: FitConfig,
              frame_size: tuple[int, int] | None, device: str = "cpu", deca_codes: np.ndarray | None = None,
              progress: Callable[[str, int, int], None] | None = None,
              cancelled: Callable[[], bool] | None = None) -> FitResult:
@@ -352,6 +353,7 @@ def fit_shot(landmarks: np.ndarray, tracked: np.ndarray, flame: torch.nn.Module,
                 grad_x = grad[0]
                 grad_s = grad[1][0] if not rigid else torch.zeros(0, dtype=dt, device=device)
             iterations += 1
+            assert jac is not None and jac_s is not None  # made on the first iteration
             dx, ds = prob.solve(jac, jac_s, grad_x, grad_s, mu)
             new_x = prob.x + dx
             new_x[:, 6] = new_x[:, 6].clamp_min(1e-6)

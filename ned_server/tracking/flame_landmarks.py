@@ -24,6 +24,17 @@ class LandmarkFlame(torch.nn.Module):
     """``forward(shape (1|B, n_shape), expression (B, n_exp), pose (B, 15)) -> (B, 68, 3)`` in iBUG order
     (yaw-dependent jaw contour 0..16, then the 51 static points), as ``FlameLayer(...).landmarks``."""
 
+    static_tri: torch.Tensor  # buffers, declared for the type checker
+    static_bary: torch.Tensor
+    dynamic_tri: torch.Tensor
+    dynamic_bary: torch.Tensor
+    template: torch.Tensor
+    dirs: torch.Tensor
+    posedirs: torch.Tensor
+    weights: torch.Tensor
+    joint_template: torch.Tensor
+    joint_dirs: torch.Tensor
+
     def __init__(self, flame: FlameLayer, blend_contour: bool = True) -> None:
         super().__init__()
         self.blend_contour = blend_contour

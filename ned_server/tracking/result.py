@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,7 @@ class ShotTrack:
         if self.fit_error.size == 0:
             self.fit_error = np.zeros(n, dtype=np.float32)
         for name, (dtype, shape) in _PER_FRAME.items():
-            value = np.ascontiguousarray(getattr(self, name), dtype=dtype)
+            value: np.ndarray = np.ascontiguousarray(getattr(self, name), dtype=dtype)
             expected = tuple(n if s == "T" else s for s in shape)
             if value.shape != expected:
                 raise ValueError(f"ShotTrack.{name} has shape {value.shape}, expected {expected}")
@@ -121,7 +122,8 @@ class ShotTrack:
         """Write the .npz atomically: complete or absent, never half-written."""
         path = Path(path)
         with atomic_path(path) as tmp, open(tmp, "xb") as fh:
-            np.savez(fh, **self.to_arrays())
+            arrays: dict[str, Any] = self.to_arrays()  # Any: savez's keyword arguments are its arrays
+            np.savez(fh, **arrays)
         return path
 
     @classmethod
@@ -142,5 +144,5 @@ class ShotTrack:
         names = {f.name for f in fields(cls)}
         kwargs = {name: arrays[name] for name in _PER_FRAME if name in names}
         return cls(notes=[str(s) for s in arrays["notes"]], face_id=int(arrays["face_id"]), faces=faces,
-                   shape=arrays["shape"], frame_size=tuple(int(v) for v in arrays["frame_size"]),
+                   shape=arrays["shape"], frame_size=(int(arrays["frame_size"][0]), int(arrays["frame_size"][1])),
                    crop_size=int(arrays["crop_size"]), **kwargs)

@@ -214,13 +214,13 @@ def _length(frames: Iterable, given: ProvidedLandmarks | None) -> int:
         return len(given.landmarks) if given is not None else 0
 
 
-def _load_deca(config: TrackingConfig, device: str):  # type: ignore[no-untyped-def]
+def _load_deca(config: TrackingConfig, device: str):
     if config.fit.deca_checkpoint is None:
         return None
     return load_deca(config.fit.deca_checkpoint, device=device, allow_pickle=config.fit.deca_allow_pickle)
 
 
-def _deca_codes(deca, image: np.ndarray, detections: list[FaceDetection], device: str) -> None:  # type: ignore[no-untyped-def]
+def _deca_codes(deca, image: np.ndarray, detections: list[FaceDetection], device: str) -> None:
     crops = np.stack([crop_face(image, d.landmarks)[0] for d in detections])
     with torch.no_grad():
         code = deca.E_flame(torch.from_numpy(crops).to(device)).float().cpu().numpy()

@@ -209,14 +209,14 @@ class NedClient:
         self.close()
 
     # -- plumbing
-    def _unary(self, method: Callable, request: object, timeout: float | None = None):  # type: ignore[no-untyped-def]
+    def _unary(self, method: Callable, request: object, timeout: float | None = None):
         try:
             return method(request, metadata=self._metadata, timeout=timeout or self.settings.deadline_s,
                           wait_for_ready=self.settings.wait_for_ready)
         except grpc.RpcError as exc:
             raise _translate(exc, self.settings.address) from None
 
-    def _streaming(self, method: Callable, request: object, cancel: CancelToken | None) -> Iterator:  # type: ignore[type-arg]
+    def _streaming(self, method: Callable, request: object, cancel: CancelToken | None) -> Iterator:
         call = method(request, metadata=self._metadata, wait_for_ready=self.settings.wait_for_ready)
         if cancel is not None:
             cancel.attach(call)

@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import OpenImageIO as oiio
@@ -196,8 +197,8 @@ class Frame:
                 f"{self.label}: layer {name!r} has shape {arr.shape}; expected ({h}, {w}, {len(full)}) to match "
                 f"the data window {self.data_window} and channels {', '.join(full)}"
             )
-        dtype = np.result_type(self.pixels.dtype, arr.dtype)
-        dtype = np.float16 if dtype == np.float16 else np.float32
+        common = np.result_type(self.pixels.dtype, arr.dtype)
+        dtype = np.float16 if common == np.float16 else np.float32
         pixels = self.pixels.astype(dtype, copy=True)
         channels = list(self.channels)
         extra = []
@@ -506,13 +507,13 @@ def _check_finite(pixels: np.ndarray, names: Sequence[str], window: Window, labe
     bad = float(pixels[row, col, ch])
     raise FrameError(
         f"{label}: {n_nan} NaN and {n_inf} Inf pixel values; first at x={window.x + int(col)}, "
-        f"y={window.y + int(row)} in channel {names[ch]} ({bad}); fix the plate (e.g. Nuke Expression "
+        f"y={window.y + int(row)} in channel {names[int(ch)]} ({bad}); fix the plate (e.g. Nuke Expression "
         "isnan/isinf or a denoise pass) before sending it"
     )
 
 
 def _metadata_from_spec(spec: oiio.ImageSpec) -> dict[str, object]:
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}  # OIIO attribute values: str, int, float, tuples of them
     for attr in spec.extra_attribs:
         name = attr.name
         if name in _RESERVED or name.startswith("oiio:"):
@@ -520,7 +521,7 @@ def _metadata_from_spec(spec: oiio.ImageSpec) -> dict[str, object]:
         kind = str(attr.type)
         if kind not in KEPT_TYPES:
             continue
-        value = attr.value
+        value: Any = attr.value  # OIIO's attribute value: its type is the attribute's kind
         if kind == "rational":
             num, den = value
             if den == 0:

@@ -12,6 +12,7 @@ uses s in [-1, 1] from the subject's right corner (-x, image left) to the left o
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from ned_server.synthetic.procedural.surface import EYE_CENTRE
 
@@ -27,23 +28,23 @@ UPPER_LID_ROWS = (0.0, 0.0012, 0.0026, 0.0045)
 LOWER_LID_ROWS = (0.0, 0.0012, 0.0028)
 
 
-def eye_x(s: np.ndarray, side: float) -> np.ndarray:
+def eye_x(s: npt.ArrayLike, side: npt.ArrayLike) -> np.ndarray:
     """x of eye-curve parameter s for side +1 (left eye, +x) or -1 (right eye)."""
-    return side * (EYE_CENTRE[0] + EYE_X_SHIFT + np.asarray(s) * EYE_HALF_WIDTH)
+    return np.asarray(side) * (EYE_CENTRE[0] + EYE_X_SHIFT + np.asarray(s) * EYE_HALF_WIDTH)
 
 
-def eye_upper_y(s: np.ndarray) -> np.ndarray:
+def eye_upper_y(s: npt.ArrayLike) -> np.ndarray:
     s = np.clip(np.asarray(s, dtype=np.float64), -1.0, 1.0)
     return EYE_CENTRE[1] + EYE_Y_SHIFT + EYE_TILT * s + EYE_UPPER * (1 - s * s) ** 0.75 * (1 - 0.18 * s)
 
 
-def eye_lower_y(s: np.ndarray) -> np.ndarray:
+def eye_lower_y(s: npt.ArrayLike) -> np.ndarray:
     s = np.clip(np.asarray(s, dtype=np.float64), -1.0, 1.0)
     return EYE_CENTRE[1] + EYE_Y_SHIFT + EYE_TILT * s - EYE_LOWER * (1 - s * s) ** 0.85 * (1 + 0.12 * s)
 
 
-def eye_s_of_x(x: np.ndarray, side: float) -> np.ndarray:
-    return (side * np.asarray(x) - EYE_CENTRE[0] - EYE_X_SHIFT) / EYE_HALF_WIDTH
+def eye_s_of_x(x: npt.ArrayLike, side: npt.ArrayLike) -> np.ndarray:
+    return (np.asarray(side) * np.asarray(x) - EYE_CENTRE[0] - EYE_X_SHIFT) / EYE_HALF_WIDTH
 
 
 def eye_outline(side: float) -> tuple[np.ndarray, np.ndarray]:
@@ -63,21 +64,21 @@ LOWER_LIP_ROWS = (0.0, 0.3, 0.62, 1.0)
 LIP_SKIN_OFFSET = 0.0030  # one row of skin just outside each vermilion border
 
 
-def mouth_x(s: np.ndarray) -> np.ndarray:
+def mouth_x(s: npt.ArrayLike) -> np.ndarray:
     return np.asarray(s) * MOUTH_HALF_WIDTH
 
 
-def mouth_line_y(s: np.ndarray) -> np.ndarray:
+def mouth_line_y(s: npt.ArrayLike) -> np.ndarray:
     s = np.asarray(s, dtype=np.float64)
     return MOUTH_Y + MOUTH_CURVE * s * s
 
 
-def slit_half_gap(s: np.ndarray) -> np.ndarray:
+def slit_half_gap(s: npt.ArrayLike) -> np.ndarray:
     s = np.clip(np.asarray(s, dtype=np.float64), -1.0, 1.0)
     return MOUTH_GAP * (1 - s * s) ** 0.5
 
 
-def upper_lip_height(s: np.ndarray) -> np.ndarray:
+def upper_lip_height(s: npt.ArrayLike) -> np.ndarray:
     """Height of the upper vermilion above the slit: Cupid's bow peaks near s = +-1/3."""
     s = np.clip(np.asarray(s, dtype=np.float64), -1.0, 1.0)
     a = np.abs(s)
@@ -86,7 +87,7 @@ def upper_lip_height(s: np.ndarray) -> np.ndarray:
     )
 
 
-def lower_lip_height(s: np.ndarray) -> np.ndarray:
+def lower_lip_height(s: npt.ArrayLike) -> np.ndarray:
     s = np.clip(np.asarray(s, dtype=np.float64), -1.0, 1.0)
     return 0.0092 * (1 - s * s) ** 0.65
 
@@ -95,7 +96,7 @@ def lower_lip_height(s: np.ndarray) -> np.ndarray:
 BROW_X = np.array([0.057, 0.047, 0.037, 0.027, 0.016])  # outer -> inner (subject's left brow)
 
 
-def brow_y(abs_x: np.ndarray) -> np.ndarray:
+def brow_y(abs_x: npt.ArrayLike) -> np.ndarray:
     ax = np.asarray(abs_x, dtype=np.float64)
     return 0.0470 + 0.0068 * np.exp(-(((ax - 0.040) / 0.018) ** 2)) - 0.002 * np.clip((ax - 0.05) / 0.01, 0, 1)
 

@@ -19,8 +19,10 @@ in a strip at the bottom (see ``ATLAS``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
+import numpy.typing as npt
 from scipy.spatial import ConvexHull, cKDTree
 
 from ned_server.synthetic.procedural import features as ft
@@ -37,7 +39,17 @@ PART_SKIN, PART_LEFT_EYE, PART_RIGHT_EYE, PART_MOUTH, PART_NECK = 0, 1, 2, 3, 4
 PART_NAMES = ("skin", "left_eyeball", "right_eyeball", "mouth_interior", "neck")
 
 # Atlas regions (u0, v0, u1, v1) and the disk / patch parameters.
-ATLAS = {
+class _Atlas(TypedDict):
+    skin_centre: tuple[float, float]
+    skin_radius: float
+    eye_centre: tuple[float, float]
+    eye_radius: float
+    mouth_centre: tuple[float, float]
+    mouth_radius: float
+    neck: tuple[float, float, float, float]
+
+
+ATLAS: _Atlas = {
     "skin_centre": (0.375, 0.625),
     "skin_radius": 0.368,
     "eye_centre": (0.875, 0.875),
@@ -148,7 +160,7 @@ class _Fixed:
     xy: list[np.ndarray]
     tags: list[tuple]
 
-    def add(self, xy: np.ndarray, tag: tuple) -> None:
+    def add(self, xy: npt.ArrayLike, tag: tuple) -> None:
         self.xy.append(np.asarray(xy, dtype=np.float64).reshape(2))
         self.tags.append(tag)
 
@@ -392,8 +404,10 @@ def _polar_sphere(n_rings: np.ndarray, n_lon: int) -> tuple[np.ndarray, np.ndarr
 
 
 def _patch_uv(dirs: np.ndarray, theta: np.ndarray, key: str) -> np.ndarray:
-    cu, cv = ATLAS[f"{key}_centre"]
-    rad = ATLAS[f"{key}_radius"] * np.sin(theta / 2)
+    centre, radius = {"eye": (ATLAS["eye_centre"], ATLAS["eye_radius"]),
+                      "mouth": (ATLAS["mouth_centre"], ATLAS["mouth_radius"])}[key]
+    cu, cv = centre
+    rad = radius * np.sin(theta / 2)
     phi = np.arctan2(dirs[:, 1], dirs[:, 0])
     return np.column_stack([cu + rad * np.cos(phi), cv + rad * np.sin(phi)])
 
@@ -506,7 +520,8 @@ def build_head_mesh(detail: float = 1.0, seed: int = 1234) -> HeadMesh:
     k_rings = len(heights)
     # Seam column: duplicate phi=0 at the end of each ring for the UV wrap.
     ring_ids = np.zeros((k_rings, n_r + 1), np.int64)
-    tube_verts, tube_uv = [], []
+    ring_verts: list[np.ndarray] = []
+    tube_uv: list[tuple[float, float]] = []
     nu0, nv0, nu1, nv1 = ATLAS["neck"]
     ang0 = np.arctan2(top[:, 0] - ring_centre[0], -(top[:, 2] - ring_centre[2]))
     order_sign = 1.0 if np.mean(np.diff(np.unwrap(ang0))) > 0 else -1.0
@@ -514,21 +529,21 @@ def build_head_mesh(detail: float = 1.0, seed: int = 1234) -> HeadMesh:
     frac = (frac - frac[0]) / (2 * np.pi)
     for k in range(k_rings):
         for j in range(n_r + 1):
-            ring_ids[k, j] = offset + len(tube_verts)
-            tube_verts.append(tube[k * n_r + j % n_r])
+            ring_ids[k, j] = offset + len(ring_verts)
+            ring_verts.append(tube[k * n_r + j % n_r])
             u = nu0 + (nu1 - nu0) * (frac[j] if j < n_r else 1.0)
             v = nv1 - (nv1 - nv0) * heights[k] / heights[-1]
             tube_uv.append((u, v))
-    tube_verts = np.array(tube_verts)
+    tube_verts = np.array(ring_verts)
     n_tube = tube_verts.shape[0]
-    t_faces = []
+    ring_faces: list[tuple[int, int, int]] = []
     for k in range(k_rings - 1):
         for j in range(n_r):
             a, b = ring_ids[k, j], ring_ids[k, j + 1]
             c, d = ring_ids[k + 1, j], ring_ids[k + 1, j + 1]
-            t_faces.append((a, c, d))
-            t_faces.append((a, d, b))
-    t_faces = np.array(t_faces, np.int64)
+            ring_faces.append((a, c, d))
+            ring_faces.append((a, d, b))
+    t_faces = np.array(ring_faces, np.int64)
     # Orient outwards from the tube's axis.
     tv = np.concatenate([*verts, tube_verts])
     ctr = tv[t_faces].mean(1)

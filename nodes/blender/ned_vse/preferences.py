@@ -33,7 +33,7 @@ def get(context: bpy.types.Context | None = None) -> NED_AddonPreferences:
     return context.preferences.addons[ADDON].preferences
 
 
-def connection(context: bpy.types.Context | None = None, short: bool = False):  # type: ignore[no-untyped-def]
+def connection(context: bpy.types.Context | None = None, short: bool = False):
     """ConnectionSettings from the preferences (environment defaults where they are empty)."""
     from ned_plugin.client import ConnectionSettings
 

@@ -36,7 +36,7 @@ def busy(scene: bpy.types.Scene) -> bool:
     return scene.name in _active
 
 
-def start(scene: bpy.types.Scene, action: str, work: Callable, finish: Callable) -> None:  # type: ignore[type-arg]
+def start(scene: bpy.types.Scene, action: str, work: Callable, finish: Callable) -> None:
     from ned_plugin.host import BackgroundJob
 
     if scene.name in _active:
