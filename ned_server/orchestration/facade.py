@@ -121,8 +121,20 @@ class Pipeline:
         return colour, space
 
     def shot_colour(self, request: ColourRequest) -> ShotColour:
-        colour, space = self.colour(request)
-        return ShotColour(colour, space)
+        """The plate's space in the host's config against the networks' sRGB in the server's config
+        (converted through OCIO's interchange roles when they differ; INVALID_ARGUMENT when the space
+        is unknown to both)."""
+        from ned_plugin.colour import ColourError, plate_colour
+
+        working, _ = self.colour(ColourRequest())
+
+        def load(config: str) -> Any:
+            return self.colour(ColourRequest(config=config))[0]
+
+        try:
+            return plate_colour(working, load, request.config, request.input_space)
+        except (ColourError, InvalidInput) as exc:
+            raise InvalidInput(str(exc)) from None
 
     # ------------------------------------------------------------------ shots
     def receive_shot(
