@@ -43,7 +43,7 @@ def to_acescg(shot) -> list[tuple[int, bytes]]:  # type: ignore[no-untyped-def]
         rgba = decoded_rgba(data)
         rgb = np.ascontiguousarray(rgba[..., :3]).reshape(-1, 3)
         proc.applyRGB(rgb)
-        rgba[..., :3] = rgb.reshape(rgba.shape[:2] + (3,))
+        rgba[..., :3] = rgb.reshape((*rgba.shape[:2], 3))
         window = Window(0, 0, rgba.shape[1], rgba.shape[0])
         out.append((number, encode_exr(Frame(rgba, ("R", "G", "B", "A"), window, window), pixel_type="float")))
     return out
@@ -123,7 +123,7 @@ def test_an_acescg_plate_comes_back_in_acescg_with_the_face_free_pixels_bit_equa
         inside = alpha[..., 0] > 0.5
         as_709 = np.ascontiguousarray(face[..., :3]).reshape(-1, 3).copy()
         to_709.applyRGB(as_709)
-        as_709 = as_709.reshape(face.shape[:2] + (3,))
+        as_709 = as_709.reshape((*face.shape[:2], 3))
         ref = decoded_rgba(reference.exr)
         np.testing.assert_allclose(as_709[inside], ref[..., :3][inside], atol=3e-3)
         # and really in ACEScg: not the Rec.709 numbers untouched

@@ -9,6 +9,7 @@ thousand frames never sits in memory.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+
 import numpy as np
 
 from ned_plugin.colour import PlateColour
@@ -16,7 +17,6 @@ from ned_plugin.exr import FrameError, read_exr
 from ned_server.errors import InvalidInput
 from ned_server.runtime.intake import RGB, Shot
 from ned_server.runtime.store import Store
-
 
 # How a request's plates are encoded: the plate's space in the host's config, against the networks'
 # sRGB in the server's config (ned_plugin.colour.PlateColour).
