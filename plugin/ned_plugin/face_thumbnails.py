@@ -43,7 +43,7 @@ def face_thumbnails(faces: Sequence[pb.FaceInfo], frames: Mapping[int, Path], fo
                        max(int(y0 - pad), full.ybegin), min(int(y1 + pad) + 1, full.yend), 0, 1, 0, 3)
         if roi.width <= 0 or roi.height <= 0:
             continue
-        crop = oiio.ImageBufAlgo.cut(source, roi)
+        crop = oiio.ImageBufAlgo.channels(oiio.ImageBufAlgo.cut(source, roi), (0, 1, 2))  # a picture: no alpha
         scale = size / max(roi.width, roi.height)
         w, h = max(1, round(roi.width * scale)), max(1, round(roi.height * scale))
         small = oiio.ImageBufAlgo.resize(crop, roi=oiio.ROI(0, w, 0, h, 0, 1, 0, 3))
