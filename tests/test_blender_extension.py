@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from ned_plugin.exr import decode_exr
-from tests.test_full_loop import loaded_server, shot, write_shot  # noqa: F401  (fixtures)
+from tests.pipeline_assets import synthetic_shot
+from tests.test_full_loop import loaded_server, write_shot  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.blender
@@ -35,6 +36,14 @@ def _tool(name: str):  # type: ignore[no-untyped-def]
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+FRAMES = 10
+
+
+@pytest.fixture(scope="module")
+def small_shot():
+    return synthetic_shot(frames=FRAMES, size=96, seed=9, first=1001, face_scale=(3.2, 3.6))
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +85,13 @@ def test_the_zip_carries_the_clients_wheels_for_its_platform(extension_zip) -> N
 
 
 def test_installed_from_the_zip_it_tracks_and_renders_from_the_real_server(
-        bare_bpy_python, extension_zip, loaded_server, shot, tmp_path) -> None:  # noqa: F811
+        bare_bpy_python, extension_zip, loaded_server, small_shot, tmp_path) -> None:  # noqa: F811
     from tests.test_nodes_blender import run_driver
 
-    pattern, landmarks = write_shot(shot, tmp_path / "plates", first=1)
+    pattern, landmarks = write_shot(small_shot, tmp_path / "plates", first=1)
     cfg = {"scenario": "real_server", "zip": str(extension_zip), "address": f"127.0.0.1:{loaded_server.port}",
-           "token": "", "first": 1, "last": 20, "width": 128, "height": 128,
-           "plates": [pattern.replace("####", f"{n:04d}") for n in range(1, 21)],
+           "token": "", "first": 1, "last": FRAMES, "width": 96, "height": 96,
+           "plates": [pattern.replace("####", f"{n:04d}") for n in range(1, FRAMES + 1)],
            "out_dir": str(tmp_path / "out") + "/", "actor": "anna", "landmarks": str(landmarks)}
     facts = run_driver(bare_bpy_python, tmp_path, cfg)
     # the client came from the zip's wheels (where Blender put them), OpenImageIO from Blender
@@ -92,11 +101,11 @@ def test_installed_from_the_zip_it_tracks_and_renders_from_the_real_server(
     assert "/bpy/4.5/python/" in facts["origins"]["OpenImageIO"]
     assert facts["connect"]["error"] == ""
     assert facts["track"]["result"] == ["FINISHED"] and facts["track_wait"] is True
-    assert "20/20 frames tracked" in facts["track_status"], facts
+    assert f"{FRAMES}/{FRAMES} frames tracked" in facts["track_status"], facts
     assert facts["render_wait"] is True and facts["last_error"] == "", facts
-    assert "20 plates written (20 with a face)" in facts["render_status"]
+    assert f"{FRAMES} plates written ({FRAMES} with a face)" in facts["render_status"]
     face = {s["name"]: s for s in facts["strips"]}[facts["result_strip"]]
-    assert face["blend_type"] == "ALPHA_OVER" and len(face["elements"]) == 20
+    assert face["blend_type"] == "ALPHA_OVER" and len(face["elements"]) == FRAMES
     assert face["colorspace"] == "Linear Rec.709"  # the EXR strip's own space, handed over and back
     plate = decode_exr((Path(face["directory"]) / face["elements"][3]).read_bytes())
     assert float(plate.channel("A").max()) > 0.99

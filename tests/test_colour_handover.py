@@ -53,7 +53,10 @@ def track_and_render(client, frames, shot, shot_id: str, colour: pb.ColourSettin
     settings = pb.TrackSettings(shot_id=shot_id, colour=colour)
     for frame, pts in shot.landmarks.items():
         settings.landmarks.add(frame=frame, points=pts.reshape(-1).tolist())
-    assert client.track(frames, settings).summary.tracked_frames == FRAMES
+    summary = client.track(frames, settings).summary
+    assert summary.tracked_frames == FRAMES
+    # the face picker's thumbnail: a frame of the shot and the face's box there
+    assert summary.faces[0].thumbnail_frame in shot.landmarks and len(summary.faces[0].thumbnail_box) == 4
     request = pb.ManipulateSettings(shot_id=shot_id, actor_id="anna", emotion=pb.EmotionControl(emotion="happy"),
                                     colour=colour, output=pb.OutputSettings(pixel_type="float"))
     return list(client.manipulate(request))
