@@ -129,7 +129,10 @@ class Pipeline:
         working, _ = self.colour(ColourRequest())
 
         def load(config: str) -> Any:
-            return self.colour(ColourRequest(config=config))[0]
+            try:
+                return self.colour(ColourRequest(config=config))[0]
+            except InvalidInput as exc:  # the host's config is not readable here: plate_colour falls back
+                raise ColourError(str(exc)) from None
 
         try:
             return plate_colour(working, load, request.config, request.input_space)
