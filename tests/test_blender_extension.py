@@ -14,11 +14,11 @@ import importlib.util
 import os
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from ned_plugin.exr import decode_exr
 from tests.pipeline_assets import synthetic_shot

@@ -152,7 +152,7 @@ def test_a_space_unknown_to_both_configs_is_refused_and_nothing_is_stored(client
     assert after == before
     assert client.info().version  # the server keeps serving
     # a Blender config only the artist's machine has: Blender's plain names map to the server's
-    from ned_server.pipeline import ColourRequest
+    from ned_server.orchestration.requests import ColourRequest
 
     missing = str(server.config.store_dir / "elsewhere" / "config.ocio")
     assert server.pipeline.shot_colour(ColourRequest(missing, "Linear Rec.709")).space == "Linear Rec.709 (sRGB)"

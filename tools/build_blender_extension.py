@@ -19,7 +19,6 @@ already downloaded.
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import re
 import shutil
@@ -46,11 +45,13 @@ class ExtensionBuildError(RuntimeError):
     """A step of the build failed; the message names it and carries the tool's own output."""
 
 
-def client_requirements(setup_py: Path = ROOT / "setup.py") -> list[str]:
-    """setup.py's CLIENT_REQUIRES minus what Blender ships (the one list of the client's needs)."""
-    tree = ast.parse(setup_py.read_text())
-    client = next(ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
-                  and getattr(node.targets[0], "id", "") == "CLIENT_REQUIRES")
+def client_requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
+    """The package's dependencies (the client runtime's) minus what Blender ships."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        raise ExtensionBuildError("run this script with Python 3.11 or later (it reads pyproject.toml)") from None
+    client = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
     return [r for r in client if _name(r) not in BLENDER_BUNDLED]
 
 

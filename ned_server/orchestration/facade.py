@@ -21,7 +21,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from ned_plugin.colour import Colour, ColourError
+from ned_plugin.colour import Colour, ColourError, plate_colour
 from ned_plugin.parameters import COMPRESSIONS, PIXEL_TYPES, parameter
 from ned_server import __version__
 from ned_server.config import ServerConfig, resolve_device
@@ -124,11 +124,9 @@ class Pipeline:
         """The plate's space in the host's config against the networks' sRGB in the server's config
         (converted through OCIO's interchange roles when they differ; INVALID_ARGUMENT when the space
         is unknown to both)."""
-        from ned_plugin.colour import ColourError, plate_colour
-
         working, _ = self.colour(ColourRequest())
 
-        def load(config: str) -> Any:
+        def load(config: str) -> Colour:
             try:
                 return self.colour(ColourRequest(config=config))[0]
             except InvalidInput as exc:  # the host's config is not readable here: plate_colour falls back
