@@ -136,6 +136,8 @@ def test_an_acescg_plate_comes_back_in_acescg_with_the_face_free_pixels_bit_equa
 
 
 def test_a_space_unknown_to_both_configs_is_refused_and_nothing_is_stored(client, server, shot) -> None:
+    write_tiny_manipulator(server.config.models_dir)  # so that colour is what a Manipulate is refused for
+    write_tiny_actor(server.config.store_dir, "anna")
     shots = server.config.store_dir / "shots"
     before = sorted(shots.rglob("*")) if shots.exists() else []
     with pytest.raises(NedClientError) as err:
