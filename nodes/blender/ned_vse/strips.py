@@ -155,7 +155,7 @@ class StripRender:
                 tmp = self._tmp_scene()
                 tmp.frame_current = number
                 tmp.render.filepath = str(path.with_suffix(""))
-                bpy.ops.render.render(write_still=True, scene=tmp.name)
+                _render_still(tmp.name)
                 yield i + 1, len(self.files)
             check_files(self.source["name"], self.files)
         finally:
@@ -165,6 +165,17 @@ class StripRender:
         tmp = bpy.data.scenes.get(self.tmp_name)
         if tmp is not None:
             bpy.data.scenes.remove(tmp)
+
+
+def _render_still(scene_name: str) -> None:
+    """Render one frame of a scene to its file. Timers run without a window in their context, so in
+    the UI the render gets the first window's (background mode has none and needs none)."""
+    windows = [] if bpy.app.background else list(bpy.context.window_manager.windows)
+    if windows:
+        with bpy.context.temp_override(window=windows[0]):
+            bpy.ops.render.render(write_still=True, scene=scene_name)
+    else:
+        bpy.ops.render.render(write_still=True, scene=scene_name)
 
 
 def strip_fit(strip: Any) -> str:
