@@ -22,7 +22,7 @@ import pytest
 import tomllib
 
 from ned_plugin.exr import Window, decode_exr
-from tests.nodes_fakes.fake_server import FakeNed, serve, write_plates
+from tests.nodes_fakes.fake_server import COLOUR_SPACES, FakeNed, serve, write_plates
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTENSION = ROOT / "nodes" / "blender" / "ned_vse"
@@ -123,6 +123,7 @@ def test_track_and_render_add_the_face_strip_above(blender_python, fake, tmp_pat
     fake.untracked = {3}
     cfg = base_config(fake, tmp_path, "render")
     cfg["png"] = write_pngs(tmp_path / "png", 1, 3)
+    cfg["plate_space"] = "ACEScg"  # an EXR strip of an ACES show
     facts = run_driver(blender_python, tmp_path, cfg)
     assert facts["version"].startswith("4.5")
     # Connect built the controls from GetInfo
@@ -130,6 +131,12 @@ def test_track_and_render_add_the_face_strip_above(blender_python, fake, tmp_pat
     assert facts["emotion_items"] == ["neutral", "angry", "disgusted", "fear", "happy", "sad", "surprised"]
     assert facts["intensity_range"] == [0.0, 2.0] and "mix_happy" in facts["params"]
     assert facts["actor"] == "anna"
+    # the colour menu: the strip's own space first, then the server's (GetInfo)
+    assert facts["colour_items"] == ["from the source", *COLOUR_SPACES]
+    assert facts["colour_choice"] == "from the source"
+    config = facts["blender_config"]
+    assert config.endswith("datafiles/colormanagement/config.ocio") and Path(config).is_file()
+    assert facts["undoable"] == {"NED_OT_track": ["REGISTER", "UNDO"], "NED_OT_render": ["REGISTER", "UNDO"]}
     # the panel draws the server's controls, and a progress bar with Cancel while work runs
     drawn = [tuple(item) for item in facts["panel_before"]]
     assert ("prop", "emotion") in drawn and ("prop", "mix_sad") in drawn and ("prop", "actor") in drawn
@@ -144,6 +151,9 @@ def test_track_and_render_add_the_face_strip_above(blender_python, fake, tmp_pat
     assert facts["render"]["result"] == ["FINISHED"] and facts["render_wait"] is True, facts
     assert facts["last_error"] == "" and "4 plates written (3 with a face)" in facts["render_status"]
     assert fake.recorded.frames_sent["Track"] == [[1, 2, 3, 4]]
+    # the strip's space in Blender's config was handed over, and the plates are tagged with it
+    for sent in (fake.recorded.track_settings[0].colour, fake.recorded.manipulate_settings[0].colour):
+        assert (sent.config, sent.input_space) == (config, "ACEScg")
     assert fake.recorded.frames_sent["Manipulate"][0] == []
     sent = fake.recorded.manipulate_settings[0]
     assert sent.emotion.emotion == "surprised" and sent.blend.feather == 11.0 and sent.actor_id == "anna"
@@ -155,7 +165,7 @@ def test_track_and_render_add_the_face_strip_above(blender_python, fake, tmp_pat
     face = strips["plate.ned"]
     assert facts["result_strip"] == "plate.ned"
     assert face["channel"] == 3 and face["blend_type"] == "ALPHA_OVER" and face["alpha_mode"] == "PREMUL"
-    assert face["colorspace"] == "Linear Rec.709"
+    assert face["colorspace"] == "ACEScg"
     assert (face["frame_final_start"], face["frame_final_end"]) == (1, 5)
     assert face["elements"] == [f"plate.ned.{n:04d}.exr" for n in range(1, 5)]
     plate = decode_exr((Path(face["directory"]) / face["elements"][1]).read_bytes())
@@ -167,6 +177,11 @@ def test_track_and_render_add_the_face_strip_above(blender_python, fake, tmp_pat
     assert matte["channel"] == 4 and matte["mute"] is True and len(matte["elements"]) == 4
     # the PNG strip was rendered to EXR by Blender, then sent
     assert facts["png_render"]["result"] == ["FINISHED"] and facts["png_error"] == "", facts
+    # Blender rendered the PNG to EXR a frame per tick, after execute() had returned
+    assert facts["png_sent_after_execute"] == 0 and "starting" in facts["png_status_after_execute"]
+    assert facts["png_sent_after_one_tick"] == 1 and "preparing frames 1/3" in facts["png_status_after_one_tick"]
+    assert not [s for s in facts["png_scenes_after"] if s.startswith("NED send")]
+    assert facts["undo_pushes"] == ["NED tracking", "NED the render", "NED the render"]
     assert fake.recorded.frames_sent["Manipulate"][-1] == [1, 2, 3]
     graded = strips["graded.ned"]
     assert graded["channel"] == 6 and graded["blend_type"] == "ALPHA_OVER"
@@ -174,11 +189,22 @@ def test_track_and_render_add_the_face_strip_above(blender_python, fake, tmp_pat
     assert len(sent_png) == 3
     linear = decode_exr(sent_png[0].read_bytes()).channel("G").astype(np.float32)
     assert float(linear.mean()) == pytest.approx(0.216, abs=0.02)  # sRGB 128/255 read back as linear
+    # ... sent as Blender's scene-linear role in Blender's config; the server's conversion of it to
+    # the networks' sRGB gives back the PNG's own 128/255, the strip is tagged linear
+    sent = fake.recorded.manipulate_settings[-1].colour
+    assert (sent.config, sent.input_space) == (config, "scene_linear")
+    from ned_plugin.colour import Colour, plate_colour
+
+    network = plate_colour(Colour("ocio://default"), Colour, sent.config, sent.input_space).to_network(
+        decode_exr(sent_png[0].read_bytes()).full_frame()[..., :3].astype(np.float32))
+    assert float(np.abs(network - 128 / 255).max()) < 2e-3
+    assert graded["colorspace"] == "Linear Rec.709"
 
 
 def test_errors_leave_blender_working(blender_python, fake, tmp_path: Path) -> None:
     fake.delay_s = 0.3
     cfg = base_config(fake, tmp_path, "errors", 1, 8)
+    cfg["png"] = write_pngs(tmp_path / "png", 1, 6)
     facts = run_driver(blender_python, tmp_path, cfg)
     assert "press Connect" in facts["render_unconnected"]["error"]
     assert "refused the token" in facts["wrong_token"]["error"]
@@ -194,4 +220,7 @@ def test_errors_leave_blender_working(blender_python, fake, tmp_path: Path) -> N
     assert facts["cancel_seconds"] < 3.0
     assert facts["cancel_status"] == "The render was cancelled." and facts["busy_after_cancel"] is False
     assert facts["colour_poll"] is False
-    assert [s["name"] for s in facts["strips"]] == ["plate", "solid"]  # nothing half-added
+    assert [s["name"] for s in facts["strips"]] == ["plate", "solid", "graded"]  # nothing half-added
+    assert "preparing frames 1/6" in facts["png_preparing"] and facts["png_cancel_wait"] is True
+    assert facts["png_cancel_status"] == "The render was cancelled."
+    assert not [s for s in facts["scenes_after_cancel"] if s.startswith("NED send")]

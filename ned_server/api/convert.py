@@ -132,7 +132,8 @@ def track_summary(done: TrackDone) -> pb.TrackSummary:
                               face_id=track.face_id, display_window=window(done.shot.display_window))
     for f in track.faces:
         summary.faces.add(face_id=f.id, frames=f.frames, first_frame=f.first, last_frame=f.last,
-                          mean_size=f.mean_size)
+                          mean_size=f.mean_size, thumbnail_frame=f.thumbnail_frame,
+                          thumbnail_box=list(f.thumbnail_box))
     return summary
 
 

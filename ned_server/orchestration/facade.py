@@ -21,7 +21,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from ned_plugin.colour import Colour, ColourError
+from ned_plugin.colour import Colour, ColourError, plate_colour
 from ned_plugin.parameters import COMPRESSIONS, PIXEL_TYPES, parameter
 from ned_server import __version__
 from ned_server.config import ServerConfig, resolve_device
@@ -121,8 +121,21 @@ class Pipeline:
         return colour, space
 
     def shot_colour(self, request: ColourRequest) -> ShotColour:
-        colour, space = self.colour(request)
-        return ShotColour(colour, space)
+        """The plate's space in the host's config against the networks' sRGB in the server's config
+        (converted through OCIO's interchange roles when they differ; INVALID_ARGUMENT when the space
+        is unknown to both)."""
+        working, _ = self.colour(ColourRequest())
+
+        def load(config: str) -> Colour:
+            try:
+                return self.colour(ColourRequest(config=config))[0]
+            except InvalidInput as exc:  # the host's config is not readable here: plate_colour falls back
+                raise ColourError(str(exc)) from None
+
+        try:
+            return plate_colour(working, load, request.config, request.input_space)
+        except (ColourError, InvalidInput) as exc:
+            raise InvalidInput(str(exc)) from None
 
     # ------------------------------------------------------------------ shots
     def receive_shot(

@@ -9,29 +9,18 @@ thousand frames never sits in memory.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
-from ned_plugin.colour import Colour
+from ned_plugin.colour import PlateColour
 from ned_plugin.exr import FrameError, read_exr
 from ned_server.errors import InvalidInput
 from ned_server.runtime.intake import RGB, Shot
 from ned_server.runtime.store import Store
 
-
-@dataclass
-class ShotColour:
-    """How a request's plates are encoded: the OCIO converter and the plates' scene-linear space."""
-
-    colour: Colour
-    input_space: str
-
-    def to_network(self, linear: np.ndarray) -> np.ndarray:
-        return self.colour.to_network(linear, self.input_space)
-
-    def from_network(self, srgb: np.ndarray) -> np.ndarray:
-        return self.colour.from_network(srgb, self.input_space)
+# How a request's plates are encoded: the plate's space in the host's config, against the networks'
+# sRGB in the server's config (ned_plugin.colour.PlateColour).
+ShotColour = PlateColour
 
 
 def read_plate(store: Store, shot: Shot, frame: int) -> np.ndarray:

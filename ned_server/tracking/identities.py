@@ -31,6 +31,9 @@ class FaceSummary:
     first: int  # first and last frame numbers
     last: int
     mean_size: float  # mean sqrt(box area) in pixels
+    # Where a face picker crops this face's thumbnail: the frame of its largest box, and that box.
+    thumbnail_frame: int = -1
+    thumbnail_box: tuple[float, ...] = ()
 
 
 @dataclass
@@ -48,8 +51,11 @@ class FaceTrack:
     def summary(self, frame_numbers: Sequence[int]) -> FaceSummary:
         idx = sorted(self.detections)
         sizes = [box_size(self.detections[i].box) for i in idx]
+        best = idx[int(np.argmax(sizes))]
         return FaceSummary(id=self.id, frames=len(idx), first=int(frame_numbers[idx[0]]),
-                           last=int(frame_numbers[idx[-1]]), mean_size=float(np.mean(sizes)))
+                           last=int(frame_numbers[idx[-1]]), mean_size=float(np.mean(sizes)),
+                           thumbnail_frame=int(frame_numbers[best]),
+                           thumbnail_box=tuple(float(v) for v in self.detections[best].box[:4]))
 
 
 def box_size(box: np.ndarray) -> float:

@@ -115,6 +115,9 @@ class ShotTrack:
             face_first=np.array([f.first for f in self.faces], dtype=np.int64),
             face_last=np.array([f.last for f in self.faces], dtype=np.int64),
             face_mean_size=np.array([f.mean_size for f in self.faces], dtype=np.float64),
+            face_thumbnail_frame=np.array([f.thumbnail_frame for f in self.faces], dtype=np.int64),
+            face_thumbnail_box=np.array([list(f.thumbnail_box) or [0.0] * 4 for f in self.faces],
+                                        dtype=np.float64).reshape(-1, 4),
         )
         return arrays
 
@@ -138,9 +141,15 @@ class ShotTrack:
         if version != FORMAT_VERSION:
             raise InvalidInput(f"track file {path} has format version {version}; this server reads "
                                f"{FORMAT_VERSION}: track the shot again")
-        faces = [FaceSummary(id=int(i), frames=int(n), first=int(a), last=int(b), mean_size=float(s))
-                 for i, n, a, b, s in zip(arrays["face_ids"], arrays["face_frames"], arrays["face_first"],
-                                          arrays["face_last"], arrays["face_mean_size"], strict=True)]
+        count = len(arrays["face_ids"])
+        # thumbnails came later: a track file without them still loads (no thumbnail to show)
+        thumb_frames = arrays.get("face_thumbnail_frame", np.full(count, -1, np.int64))
+        thumb_boxes = arrays.get("face_thumbnail_box", np.zeros((count, 4)))
+        faces = [FaceSummary(id=int(i), frames=int(n), first=int(a), last=int(b), mean_size=float(s),
+                             thumbnail_frame=int(tf), thumbnail_box=tuple(float(v) for v in tb) if tf >= 0 else ())
+                 for i, n, a, b, s, tf, tb in zip(arrays["face_ids"], arrays["face_frames"], arrays["face_first"],
+                                                  arrays["face_last"], arrays["face_mean_size"], thumb_frames,
+                                                  thumb_boxes, strict=True)]
         names = {f.name for f in fields(cls)}
         kwargs = {name: arrays[name] for name in _PER_FRAME if name in names}
         return cls(notes=[str(s) for s in arrays["notes"]], face_id=int(arrays["face_id"]), faces=faces,

@@ -11,3 +11,8 @@ _here = os.path.dirname(os.path.abspath(__file__))
 _lib = os.path.join(_here, "lib")
 if os.path.isdir(_lib) and _lib not in sys.path:
     sys.path.insert(0, _lib)
+
+# The toolbar icon (icons/ned_director.png) is found on Nuke's plugin path.
+import nuke  # noqa: E402
+
+nuke.pluginAddPath(os.path.join(_here, "icons"))

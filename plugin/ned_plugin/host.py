@@ -297,14 +297,14 @@ def emotion_control(specs: Sequence[KnobSpec], source: ValueSource, first: int, 
 
 def manipulate_settings(specs: Sequence[KnobSpec], source: ValueSource, *, first: int, last: int,
                         shot_id: str = "", actor_id: str, face_id: int | None = None, input_space: str = "",
-                        reference_style: Sequence[float] = ()) -> pb.ManipulateSettings:
+                        reference_style: Sequence[float] = (), colour_config: str = "") -> pb.ManipulateSettings:
     """A complete ManipulateSettings from a node's controls, for frames first..last."""
     if not actor_id:
         raise HostError("no actor is chosen: pick a trained actor (train one with 'Train actor' first)")
     if last < first:
         raise HostError(f"the frame range {first}-{last} is empty: the last frame comes before the first")
     settings = pb.ManipulateSettings(shot_id=shot_id, actor_id=actor_id,
-                                     colour=pb.ColourSettings(input_space=input_space))
+                                     colour=pb.ColourSettings(config=colour_config, input_space=input_space))
     settings.emotion.CopyFrom(emotion_control(specs, source, first, last, reference_style))
     for spec in specs:
         target = PARAMETER_TARGETS.get(spec.name)
@@ -317,10 +317,11 @@ def manipulate_settings(specs: Sequence[KnobSpec], source: ValueSource, *, first
 
 
 def track_settings(shot_id: str = "", face_id: int | None = None, input_space: str = "",
-                   force: bool = False, landmarks_file: str = "") -> pb.TrackSettings:
+                   force: bool = False, landmarks_file: str = "", colour_config: str = "") -> pb.TrackSettings:
     """``landmarks_file``: 68-point landmarks exported by another tracker (JSON or CSV, see
     ned_plugin.landmarks_io), sent instead of running the server's landmark detector."""
-    settings = pb.TrackSettings(shot_id=shot_id, colour=pb.ColourSettings(input_space=input_space), force=force)
+    colour = pb.ColourSettings(config=colour_config, input_space=input_space)
+    settings = pb.TrackSettings(shot_id=shot_id, colour=colour, force=force)
     if face_id is not None and face_id >= 0:
         settings.face_id = face_id
     if landmarks_file:

@@ -1,9 +1,11 @@
 """Runs inside the Blender venv's Python (bpy): installs the ned_vse extension and drives its operators.
 
 Called by tests/test_nodes_blender.py as ``python blender_driver.py config.json``. The extension is
-enabled the way Blender enables any extension (a local repository holding the ned_vse folder, then
-addon_utils.enable of ``bl_ext.<repo>.ned_vse``). Background mode runs no timers, so the driver
-waits on the add-on's runner, which ticks its timer function by hand. The last stdout line is
+enabled the way Blender enables any extension: a local repository holding the ned_vse folder, then
+addon_utils.enable of ``bl_ext.<repo>.ned_vse``; or, with ``zip`` in the config, the built
+extension zip installed through Blender's own ``extensions.package_install_files``, as a user
+installs one from disk (its wheels go where Blender puts extension wheels). Background mode runs no
+timers, so the driver waits on the add-on's runner, which ticks its timer function by hand. The last stdout line is
 ``RESULT <json>`` with what the test asserts; the process ends with os._exit (bpy's own atexit
 can hang once timers were used).
 """
@@ -101,13 +103,24 @@ def _raise(exc: BaseException) -> None:
     raise exc  # addon_utils only prints failures by default; the test must see them
 
 
+MODULE = "bl_ext.ned_test.ned_vse"
+
+
 def setup(cfg: dict) -> object:
-    ext_root = Path(cfg["ext_root"])
-    shutil.copytree(cfg["ext_src"], ext_root / "ned_vse")
-    bpy.context.preferences.extensions.repos.new(name="ned_test", module="ned_test",
-                                                 custom_directory=str(ext_root), source="USER")
-    module = "bl_ext.ned_test.ned_vse"
-    addon_utils.enable(module, default_set=True, handle_error=_raise)
+    global MODULE
+    if cfg.get("zip"):
+        MODULE = "bl_ext.user_default.ned_vse"
+        result = bpy.ops.extensions.package_install_files(filepath=cfg["zip"], repo="user_default",
+                                                          enable_on_install=True)
+        if result != {"FINISHED"} or MODULE not in bpy.context.preferences.addons:
+            raise RuntimeError(f"installing {cfg['zip']} gave {result}")
+    else:
+        ext_root = Path(cfg["ext_root"])
+        shutil.copytree(cfg["ext_src"], ext_root / "ned_vse")
+        bpy.context.preferences.extensions.repos.new(name="ned_test", module="ned_test",
+                                                     custom_directory=str(ext_root), source="USER")
+        addon_utils.enable(MODULE, default_set=True, handle_error=_raise)
+    module = MODULE
     prefs = bpy.context.preferences.addons[module].preferences
     prefs.server, prefs.token, prefs.timeout = cfg["address"], cfg["token"], 3.0
     return sys.modules[module]
@@ -119,6 +132,8 @@ def scene_with_strip(cfg: dict, name: str = "plate"):  # type: ignore[no-untyped
     scene.frame_start, scene.frame_end = cfg["first"], cfg["last"]
     scene.sequence_editor_create()
     strip = add_image_strip(scene, name, cfg["plates"], 2, cfg["first"])
+    if cfg.get("plate_space"):
+        strip.colorspace_settings.name = cfg["plate_space"]
     scene.sequence_editor.active_strip = strip
     scene.ned_vse.output_dir = cfg["out_dir"]
     return scene, strip
@@ -134,6 +149,11 @@ def render_scenario(cfg: dict, addon) -> dict:  # type: ignore[no-untyped-def]
     facts["intensity_range"] = [params.bl_rna.properties["intensity"].hard_min,
                                 params.bl_rna.properties["intensity"].hard_max]
     facts["actor"] = scene.ned_vse.actor
+    facts["colour_items"] = [i[0] for i in addon.properties._colour_items(None, None)]
+    facts["colour_choice"] = scene.ned_vse.input_space
+    facts["blender_config"] = addon.colour.blender_config()
+    facts["undoable"] = {name: sorted(getattr(addon.operators, name).bl_options)
+                         for name in ("NED_OT_track", "NED_OT_render")}
     params.emotion = "surprised"
     params.matte_feather = 11.0
     params.intensity = 0.0
@@ -157,10 +177,19 @@ def render_scenario(cfg: dict, addon) -> dict:  # type: ignore[no-untyped-def]
         png = add_image_strip(scene, "graded", cfg["png"], 5, cfg["first"])
         scene.sequence_editor.active_strip = png
         scene.ned_vse.shot_id = ""
+        send = Path(cfg["out_dir"]) / "graded" / "send"
         facts["png_render"] = op(bpy.ops.ned.render)
+        # execute() returned: nothing rendered yet, the runner's ticks render a frame each
+        facts["png_sent_after_execute"] = len(list(send.glob("*.exr"))) if send.is_dir() else 0
+        facts["png_status_after_execute"] = scene.ned_vse.status
+        runner.tick()
+        facts["png_sent_after_one_tick"] = len(list(send.glob("*.exr")))
+        facts["png_status_after_one_tick"] = scene.ned_vse.status
         facts["png_wait"] = runner.wait(60)
+        facts["png_scenes_after"] = [s.name for s in bpy.data.scenes]
         facts["png_status"] = scene.ned_vse.status
         facts["png_error"] = scene.ned_vse.last_error
+    facts["undo_pushes"] = list(runner.UNDO_PUSHES)
     facts["strips"] = strip_facts(scene)
     return facts
 
@@ -183,12 +212,14 @@ def real_server_scenario(cfg: dict, addon) -> dict:  # type: ignore[no-untyped-d
     facts["last_error"] = scene.ned_vse.last_error
     facts["result_strip"] = scene.ned_vse.result_strip
     facts["strips"] = strip_facts(scene)
+    facts["origins"] = {name: getattr(sys.modules.get(name), "__file__", "") or ""
+                        for name in ("grpc", "google.protobuf", "ned_plugin", "OpenImageIO")}
     return facts
 
 
 def errors_scenario(cfg: dict, addon) -> dict:  # type: ignore[no-untyped-def]
     runner = addon.runner
-    prefs = bpy.context.preferences.addons["bl_ext.ned_test.ned_vse"].preferences
+    prefs = bpy.context.preferences.addons[MODULE].preferences
     scene, strip = scene_with_strip(cfg)
     facts: dict = {}
     facts["render_unconnected"] = op(bpy.ops.ned.render)
@@ -227,6 +258,18 @@ def errors_scenario(cfg: dict, addon) -> dict:  # type: ignore[no-untyped-def]
     scene.sequence_editor.active_strip = colour
     facts["colour_poll"] = bpy.ops.ned.render.poll()
     scene.sequence_editor.active_strip = strip
+    # a PNG strip cancelled while Blender renders it to EXR: the temporary scene goes, nothing is added
+    if cfg.get("png"):
+        png = add_image_strip(scene, "graded", cfg["png"], 5, cfg["first"])
+        scene.sequence_editor.active_strip = png
+        facts["png_render"] = op(bpy.ops.ned.render)
+        runner.tick()
+        facts["png_preparing"] = scene.ned_vse.status
+        facts["png_cancel"] = op(bpy.ops.ned.cancel)
+        facts["png_cancel_wait"] = runner.wait(10)
+        facts["png_cancel_status"] = scene.ned_vse.status
+        facts["scenes_after_cancel"] = [s.name for s in bpy.data.scenes]
+        scene.sequence_editor.active_strip = strip
     facts["strips"] = strip_facts(scene)
     return facts
 

@@ -25,6 +25,7 @@ from ned_plugin.chunks import FrameAssembler, split_frame
 from ned_plugin.exr import Frame, Window, decode_exr, encode_exr
 from ned_plugin.wire import API, pb, rpc
 
+COLOUR_SPACES = ("ACEScg", "Linear Rec.709 (sRGB)", "sRGB Encoded Rec.709 (sRGB)", "Raw")
 EMOTIONS = ("neutral", "angry", "disgusted", "fear", "happy", "sad", "surprised")
 PARAMETERS = (
     pb.ParameterInfo(name="emotion", choices=EMOTIONS, default_choice="happy", description="target emotion"),
@@ -76,6 +77,8 @@ class FakeNed(rpc.NedServicer):
         self.recorded = Recorded()
         self.started = threading.Event()  # set when a streaming call starts producing
         self.stream_cancelled = threading.Event()
+        # Several faces for the Track summary (a face picker test); None: one face, the whole shot.
+        self.faces: list[pb.FaceInfo] | None = None
 
     # ------------------------------------------------------------------ helpers
     def _check(self, name: str, context: grpc.ServicerContext) -> None:
@@ -114,7 +117,9 @@ class FakeNed(rpc.NedServicer):
     def GetInfo(self, request, context):  # type: ignore[no-untyped-def]
         self._check("GetInfo", context)
         info = pb.ServerInfo(version="0.0-fake", api=API, device="cpu", emotions=EMOTIONS,
-                             parameters=PARAMETERS, max_chunk_bytes=1 << 20)
+                             parameters=PARAMETERS, max_chunk_bytes=1 << 20, colour_spaces=COLOUR_SPACES,
+                             default_colour=pb.ColourSettings(config="ocio://default",
+                                                              input_space="Linear Rec.709 (sRGB)"))
         for actor, ready in self.actors:
             info.actors.add(actor_id=actor, ready=ready)
         for name in ("GetInfo", "Track", "Manipulate", "TrainActor"):
@@ -141,8 +146,11 @@ class FakeNed(rpc.NedServicer):
         summary = pb.TrackSummary(shot_id=shot_id, frame_count=len(numbers), tracked_frames=tracked, face_id=0,
                                   display_window=pb.Window(x=display.x, y=display.y, width=display.width,
                                                            height=display.height))
-        summary.faces.add(face_id=0, frames=tracked, first_frame=numbers[0] if numbers else 0,
-                          last_frame=numbers[-1] if numbers else 0)
+        if self.faces is not None:
+            summary.faces.extend(self.faces)
+        else:
+            summary.faces.add(face_id=0, frames=tracked, first_frame=numbers[0] if numbers else 0,
+                              last_frame=numbers[-1] if numbers else 0)
         yield pb.TrackReply(summary=summary)
 
     def Manipulate(self, requests, context):  # type: ignore[no-untyped-def]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 GUI = True
+EXE_PATH = "/opt/Nuke15.1v1/Nuke15.1"
 STARTLINE = 0x1000
 NO_ANIMATION = 0x100
 INVISIBLE = 0x400
@@ -59,6 +60,9 @@ class Knob:
 
     def tooltip(self) -> str:
         return self._tooltip
+
+    def setLabel(self, label: str) -> None:
+        self._label = label
 
     def setFlag(self, flag: int) -> None:
         self._flags |= flag
@@ -306,7 +310,7 @@ _CLASS_KNOBS: dict[str, dict[str, Any]] = {
              "premultiplied": False, "on_error": "error", "reload": None, "colorspace": "default"},
     "Write": {"file": "", "file_type": "", "channels": "rgb"},
     "Merge2": {"operation": "over", "also_merge": "none", "mix": 1.0},
-    "Group": {},
+    "Group": {"help": "", "tile_color": 0},
     "Input": {},
     "Output": {},
 }
@@ -333,6 +337,18 @@ class _Root(Node):
         super().__init__("Root", None, name="root")
         self.script_name = "Root"
         self._frame = 1
+        self._colour_defaults()
+
+    def _colour_defaults(self) -> None:
+        """Nuke 15's colour knobs of a new script (Nuke's own colour management)."""
+        for name in ("colorManagement", "OCIO_config", "customOCIOConfigPath", "workingSpaceLUT", "floatLut"):
+            self._knobs.pop(name, None)
+        self._knobs["colorManagement"] = Enumeration_Knob("colorManagement", "color management", ["Nuke", "OCIO"])
+        self._knobs["OCIO_config"] = Enumeration_Knob("OCIO_config", "OpenColorIO config", [
+            "nuke-default", "fn-nuke_cg-config-v1.0.0_aces-v1.3_ocio-v2.1", "aces_1.2", "custom"])
+        self._knobs["customOCIOConfigPath"] = File_Knob("customOCIOConfigPath", "custom OCIO config")
+        self._knobs["workingSpaceLUT"] = String_Knob("workingSpaceLUT", "working space", "linear")
+        self._knobs["floatLut"] = String_Knob("floatLut", "float files", "linear")
 
     def name(self) -> str:  # Nuke: the script's path, "Root" while untitled
         return self.script_name
@@ -373,6 +389,20 @@ def createNode(cls: str, knobs: str = "", inpanel: bool = True) -> Node:
 
 def root() -> _Root:
     return _root
+
+
+def frame(value: int | None = None) -> int:
+    """The current frame; nuke.frame(n) moves to frame n, as in Nuke."""
+    if value is not None:
+        _root._frame = int(value)
+    return int(_root._frame)
+
+
+plugin_paths: list[str] = []
+
+
+def pluginAddPath(path: str) -> None:
+    plugin_paths.append(path)
 
 
 def toNode(name: str) -> Node | None:
@@ -488,12 +518,18 @@ class Menu:
     def __init__(self, name: str) -> None:
         self.name = name
         self.items: dict[str, Any] = {}
+        self.options: dict[str, Any] = {}
+        self.command_options: dict[str, dict[str, Any]] = {}
 
     def addMenu(self, name: str, **kwargs: Any) -> Menu:
-        return self.items.setdefault(name, Menu(name))
+        menu = self.items.setdefault(name, Menu(name))
+        menu.options.update(kwargs)
+        return menu
 
-    def addCommand(self, name: str, command: Any = None, shortcut: str = "", **kwargs: Any) -> None:
+    def addCommand(self, name: str, command: Any = None, shortcut: str = "", icon: str = "", tooltip: str = "",
+                   **kwargs: Any) -> None:
         self.items[name] = command
+        self.command_options[name] = {"shortcut": shortcut, "icon": icon, "tooltip": tooltip, **kwargs}
 
 
 menus: dict[str, Menu] = {}
@@ -508,6 +544,9 @@ def reset(script: str = "Root") -> None:
     global render_hook, GUI
     _root._children.clear()
     _root.script_name = script
+    _root._frame = 1
+    _root._colour_defaults()
+    plugin_paths.clear()
     _context.clear()
     _this.clear()
     messages.clear()

@@ -1,7 +1,11 @@
 """The panel's buttons: Connect, Track, Render, Cancel.
 
 Each reads the scene on Blender's main thread into a plain plan, hands the network work to the
-runner's background thread and returns at once, so the UI never freezes. Problems found before the
+runner's background thread and returns at once, so the UI never freezes; a strip that is not EXR is
+rendered to EXR by the runner's timer, a frame per tick, not here. Track and Render are undo-safe
+operators (``UNDO``): execute() changes nothing but the panel's state, the runner pushes an undo
+step once the result strips are added, and every later step finds strips and scenes by name, so an
+undo in between leaves no dangling reference. Problems found before the
 work starts are reported by the operator (``self.report({'ERROR'}, ...)``); problems during the
 work by the runner when it ends. Either way Blender keeps working.
 """
@@ -13,7 +17,7 @@ from typing import Any
 
 import bpy
 
-from . import preferences, properties, runner, strips
+from . import colour, preferences, properties, runner, strips
 
 SETTINGS_HINT = "the NED add-on preferences (Edit > Preferences > Add-ons > NED)"
 MISSING_RUNTIME = ("NED's client runtime (ned_plugin, grpcio, protobuf) is not installed in Blender's Python: "
@@ -91,6 +95,7 @@ class NED_OT_connect(bpy.types.Operator):
             return _error(self, exc, "the connection")
         properties.define_params(host.knob_specs(info))
         properties.set_actors(host.actor_choices(info))
+        properties.set_colour_spaces(list(info.colour_spaces))
         properties.STATE.summary = host.server_summary(info)
         self.report({"INFO"}, properties.STATE.summary)
         return {"FINISHED"}
@@ -105,11 +110,21 @@ class _StripOperator(bpy.types.Operator):
         return strip is not None and strip.type in strips.MEDIA and not runner.busy(scene)
 
 
+def strip_frames(scene: bpy.types.Scene, strip: Any, first: int, last: int) -> tuple[Any, Any]:
+    """(files, prepare): an EXR strip's own files at once; else a StripRender whose steps the runner
+    runs (its ``files`` exist once they are done) and those steps."""
+    if not strips.needs_render(strip):
+        return strips.exr_frame_files(strip, first, last), None
+    render = strips.StripRender(scene, strip, first, last, strips.work_dir(scene, strip) / "send")
+    return render.files, render.steps()
+
+
 class NED_OT_track(_StripOperator):
     """Track the face of the active strip on the NED server (once per shot)"""
 
     bl_idname = "ned.track"
     bl_label = "Track"
+    bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         scene = context.scene
@@ -118,13 +133,16 @@ class NED_OT_track(_StripOperator):
             host = _runtime()
             strip = strips.source_strip(scene)
             first, last = strips.strip_range(strip)
+            files, prepare = strip_frames(scene, strip, first, last)
+            handed = colour.handed(settings, strip, rendered=prepare is not None)
             job = host.TrackJob(preferences.connection(context),
-                                host.track_settings(settings.shot_id, settings.face_id, settings.input_space,
+                                host.track_settings(settings.shot_id, settings.face_id, handed.space,
                                                     landmarks_file=bpy.path.abspath(settings.landmarks_file)
-                                                    if settings.landmarks_file else ""),
-                                strips.frame_files(scene, strip, first, last))
+                                                    if settings.landmarks_file else "",
+                                                    colour_config=handed.config),
+                                files)
             runner.start(scene, "tracking", lambda progress, cancel: host.track_shot(job, progress, cancel),
-                         _finish_track)
+                         _finish_track, prepare)
         except Exception as exc:
             return _error(self, exc, "tracking")
         return {"FINISHED"}
@@ -142,6 +160,7 @@ class NED_OT_render(_StripOperator):
 
     bl_idname = "ned.render"
     bl_label = "Render"
+    bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         scene = context.scene
@@ -157,12 +176,13 @@ class NED_OT_render(_StripOperator):
             preroll = int(values.values.get("preroll", 0) or 0)
             # preroll frames come from before the strip's visible part where the strip has them
             lo = max(first - preroll, int(strip.frame_start))
-            files = strips.frame_files(scene, strip, lo, last)
+            files, prepare = strip_frames(scene, strip, lo, last)
+            handed = colour.handed(settings, strip, rendered=prepare is not None)
             folder = strips.work_dir(scene, strip)
             plan = {
                 "connection": preferences.connection(context), "values": values, "first": first, "last": last,
                 "actor": settings.actor, "shot_id": settings.shot_id, "face_id": settings.face_id,
-                "input_space": settings.input_space, "frames": files,
+                "input_space": handed.space, "colour_config": handed.config, "frames": files,
                 "output": str(folder / f"{folder.name}.ned.####.exr"),
                 "matte": str(folder / "matte" / f"{folder.name}.matte.####.exr") if settings.add_matte else "",
             }
@@ -172,10 +192,11 @@ class NED_OT_render(_StripOperator):
                 source = strips._strips(scene).get(strip_name)
                 if source is None:
                     return f"{result.summary()} (the source strip is gone: plates are in {Path(result.output).parent})"
-                strips.add_result(scene, source, result, with_matte)
+                strips.add_result(scene, source, result, with_matte, handed.space)
                 return result.summary()
 
-            runner.start(scene, "the render", lambda progress, cancel: run_render(plan, progress, cancel), finish)
+            runner.start(scene, "the render", lambda progress, cancel: run_render(plan, progress, cancel), finish,
+                         prepare)
         except Exception as exc:
             return _error(self, exc, "the render")
         return {"FINISHED"}
@@ -188,7 +209,8 @@ def run_render(plan: dict[str, Any], on_progress: Any, cancel: Any) -> Any:
     specs = host.knob_specs(host.server_info(plan["connection"]))
     settings = host.manipulate_settings(
         specs, plan["values"], first=plan["first"], last=plan["last"], shot_id=plan["shot_id"],
-        actor_id=plan["actor"], face_id=plan["face_id"], input_space=plan["input_space"])
+        actor_id=plan["actor"], face_id=plan["face_id"], input_space=plan["input_space"],
+        colour_config=plan["colour_config"])
     job = host.RenderJob(plan["connection"], settings, plan["frames"], plan["output"],
                          use_cache=bool(plan["shot_id"]), full_frame=True, matte_output=plan["matte"])
     return host.render_shot(job, on_progress, cancel)

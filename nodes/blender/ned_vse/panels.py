@@ -30,6 +30,7 @@ class NED_PT_director(bpy.types.Panel):
         col = layout.column(align=True)
         col.prop(settings, "shot_id")
         col.prop(settings, "face_id")
+        col.prop(settings, "input_space")
         col.prop(settings, "landmarks_file")
         layout.operator("ned.track", icon="TRACKER")
 

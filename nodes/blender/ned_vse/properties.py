@@ -30,15 +30,22 @@ class ServerState:
 
     specs: list[Any] = field(default_factory=list)  # ned_plugin.host.KnobSpec
     actors: list[tuple[str, str, str]] = field(default_factory=list)  # kept alive for the enum callback
+    colour_spaces: list[tuple[str, str, str]] = field(default_factory=list)  # likewise
     summary: str = ""
 
 
 STATE = ServerState()
 NO_ACTOR = "NONE"
+FROM_SOURCE = "from the source"  # ned_plugin.colour_choice.FROM_SOURCE (the runtime may be missing here)
+_FROM_SOURCE_ITEM = (FROM_SOURCE, "From the strip", "The strip's own colour space in Blender's OCIO config")
 
 
 def _actor_items(self: Any, context: Any) -> list[tuple[str, str, str]]:
     return STATE.actors or [(NO_ACTOR, "(press Connect)", "No actors known yet")]
+
+
+def _colour_items(self: Any, context: Any) -> list[tuple[str, str, str]]:
+    return STATE.colour_spaces or [_FROM_SOURCE_ITEM]
 
 
 class NedParams(bpy.types.PropertyGroup):
@@ -53,8 +60,9 @@ class NedSettings(bpy.types.PropertyGroup):
                             description="Name of the shot on the server; empty: derived from the frames")
     face_id: IntProperty(name="Face", default=-1, min=-1,  # type: ignore[valid-type]
                          description="Which face to follow when several are in shot; -1: the largest")
-    input_space: StringProperty(name="Input colour space", default="",  # type: ignore[valid-type]
-                                description="Scene-linear colour space of the frames; empty: the server's")
+    input_space: EnumProperty(name="Colour space", items=_colour_items,  # type: ignore[valid-type]
+                              description="Colour space of the frames: the strip's own (in Blender's OCIO "
+                              "config), or one of the server's (Connect lists them)")
     landmarks_file: StringProperty(name="Landmarks", default="", subtype="FILE_PATH",  # type: ignore[valid-type]
                                    description="Optional 68-point landmarks from another tracker (JSON or CSV), "
                                    "used instead of the server's landmark detector")
@@ -93,6 +101,12 @@ def set_actors(actors: list[tuple[str, str]]) -> None:
     STATE.actors = [(a, label, f"actor {a}") for a, label in actors]
 
 
+def set_colour_spaces(choices: list[str]) -> None:
+    """The colour menu: "from the strip", then the server's spaces (GetInfo)."""
+    STATE.colour_spaces = [_FROM_SOURCE_ITEM] + [(c, c, f"{c} (the server's OCIO config)")
+                                                 for c in choices if c != FROM_SOURCE]
+
+
 _CLASSES = (NedParams, NedSettings)
 
 
@@ -106,4 +120,4 @@ def unregister() -> None:
     del bpy.types.Scene.ned_vse
     for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)
-    STATE.specs, STATE.actors, STATE.summary = [], [], ""
+    STATE.specs, STATE.actors, STATE.colour_spaces, STATE.summary = [], [], [], ""

@@ -1,7 +1,11 @@
 """Background work for the panel: a worker thread per scene, brought back to Blender by a timer.
 
 The worker (ned_plugin.host.BackgroundJob) never touches bpy data; it only talks to the server and
-writes files. ``tick`` runs on Blender's main thread from ``bpy.app.timers`` in the UI: it copies
+writes files. Work that must use bpy (Blender rendering a non-EXR strip to EXR) comes first as a
+``prepare`` generator that the timer advances one short step per tick, on the main thread, so the
+UI stays live and Cancel works between steps; the worker starts when it is exhausted. After a
+finish function changes the scene (result strips added), an undo step is pushed, so Ctrl+Z
+removes exactly what NED added. ``tick`` runs on Blender's main thread from ``bpy.app.timers`` in the UI: it copies
 progress into ``scene.ned_vse`` (the panel's bar), and when a job ends runs its finish function
 there (adding the result strips) or shows the artist's message. In background mode (``blender -b``
 or the bpy module) no timers run, so scripts call ``wait()``, which ticks by hand.
@@ -12,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +31,10 @@ class Active:
     action: str
     job: Any  # ned_plugin.host.BackgroundJob
     finish: Callable[[bpy.types.Scene, Any], str]  # (scene, result) -> status line
+    # main-thread steps before the job: yields (done, total); None once done
+    prepare: Iterator[tuple[int, int]] | None = None
+    prepare_error: BaseException | None = None
+    cancelled: bool = False
 
 
 _active: dict[str, Active] = {}
@@ -36,16 +44,20 @@ def busy(scene: bpy.types.Scene) -> bool:
     return scene.name in _active
 
 
-def start(scene: bpy.types.Scene, action: str, work: Callable, finish: Callable) -> None:
+def start(scene: bpy.types.Scene, action: str, work: Callable, finish: Callable,
+          prepare: Iterator[tuple[int, int]] | None = None) -> None:
+    """Run ``work`` on a worker thread (after ``prepare``'s main-thread steps, if any), then
+    ``finish(scene, result)`` on the main thread. Returns at once."""
     from ned_plugin.host import BackgroundJob
 
     if scene.name in _active:
         raise RuntimeError(f"NED is still busy with {_active[scene.name].action} in this scene: cancel it first")
     job = BackgroundJob(f"{action} ({scene.name})", work)
-    _active[scene.name] = Active(scene.name, action, job, finish)
+    _active[scene.name] = Active(scene.name, action, job, finish, prepare)
     settings = scene.ned_vse
     settings.busy, settings.progress, settings.status, settings.last_error = True, 0.0, f"{action}: starting", ""
-    job.start()
+    if prepare is None:
+        job.start()
     if not bpy.app.background:
         wm = bpy.context.window_manager
         wm.progress_begin(0, 100)
@@ -53,10 +65,30 @@ def start(scene: bpy.types.Scene, action: str, work: Callable, finish: Callable)
             bpy.app.timers.register(tick, first_interval=TICK_S)
 
 
+def _advance(active: Active, settings: Any) -> bool:
+    """One main-thread step of the preparation; True while steps remain."""
+    assert active.prepare is not None
+    try:
+        done, total = next(active.prepare)
+    except StopIteration:
+        active.prepare = None
+        active.job.start()
+        return False
+    except Exception as exc:  # the render failed: reported like the job's own errors
+        active.prepare, active.prepare_error = None, exc
+        return False
+    settings.progress = 0.0
+    settings.status = f"{active.action}: preparing frames {done}/{total}"
+    return True
+
+
 def cancel(scene: bpy.types.Scene) -> bool:
     active = _active.get(scene.name)
     if active is None:
         return False
+    if active.prepare is not None:  # not started yet: stop the steps (their cleanup runs)
+        active.prepare.close()
+        active.prepare, active.cancelled = None, True
     active.job.cancel()
     scene.ned_vse.status = f"{active.action}: cancelling..."
     return True
@@ -90,28 +122,43 @@ def tick() -> float | None:
 
     for name, active in list(_active.items()):
         scene = bpy.data.scenes.get(name)
-        status = active.job.snapshot()
-        if scene is None:  # the scene was deleted: let the work end, drop its result
-            if status.finished:
+        if scene is None:  # the scene was deleted (or undone): let the work end, drop its result
+            if active.prepare is not None:
+                active.prepare.close()
+                active.prepare, active.cancelled = None, True
+            if active.job.snapshot().finished or (active.cancelled and not active.job.running):
                 del _active[name]
             continue
         settings = scene.ned_vse
-        settings.progress = status.fraction
-        settings.status = status.line
-        if not bpy.app.background:
-            bpy.context.window_manager.progress_update(int(100 * status.fraction))
-        if not status.finished:
+        if active.prepare is not None and _advance(active, settings):
             continue
+        ended_early = active.prepare_error is not None or (active.cancelled and not active.job.running)
+        status = active.job.snapshot()
+        if not ended_early:
+            settings.progress = status.fraction
+            settings.status = status.line
+            if not bpy.app.background:
+                bpy.context.window_manager.progress_update(int(100 * status.fraction))
+            if not status.finished:
+                continue
         del _active[name]
         settings.busy = False
-        if status.error is None:
+        error = active.prepare_error
+        if active.cancelled and not error and not status.finished:
+            from ned_plugin.client import CallCancelled
+
+            error = CallCancelled("cancelled: stopped by the artist", "CANCELLED")
+        elif status.finished:
+            error = status.error
+        if error is None:
             try:
                 settings.status = active.finish(scene, status.result)
                 settings.progress = 1.0
+                _undo_push(f"NED {active.action}")
             except Exception as exc:
-                status.error = exc
-        if status.error is not None:
-            text = artist_message(status.error, active.action, "the NED add-on preferences")
+                error = exc
+        if error is not None:
+            text = artist_message(error, active.action, "the NED add-on preferences")
             settings.status = text.splitlines()[0]
             settings.last_error = text
             _tell(text)
@@ -119,6 +166,17 @@ def tick() -> float | None:
             bpy.context.window_manager.progress_end()
     _redraw()
     return TICK_S if _active else None
+
+
+def _undo_push(message: str) -> None:
+    """An undo step for what the finish function just added (strips), so Ctrl+Z takes it away."""
+    with contextlib.suppress(Exception):  # no undo stack (background mode, Blender closing)
+        if bpy.ops.ed.undo_push.poll():
+            bpy.ops.ed.undo_push(message=message)
+            UNDO_PUSHES.append(message)
+
+
+UNDO_PUSHES: list[str] = []  # what was pushed, for tests and debugging
 
 
 def wait(timeout: float = 60.0) -> bool:
@@ -137,8 +195,11 @@ def wait(timeout: float = 60.0) -> bool:
 def shutdown() -> None:
     """On unregister: cancel running work and stop the timer."""
     for active in list(_active.values()):
+        if active.prepare is not None:
+            active.prepare.close()
         active.job.cancel()
-        active.job.wait(2.0)
+        if active.job.running:
+            active.job.wait(2.0)
     _active.clear()
     if bpy.app.timers.is_registered(tick):
         bpy.app.timers.unregister(tick)

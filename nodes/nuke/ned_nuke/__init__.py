@@ -17,11 +17,11 @@ from typing import Any
 from ned_plugin.client import ProgressCallback
 from ned_plugin.host import RenderResult
 
-from . import nuke_api
+from . import director, nuke_api
 from .director import NedNukeError, connect, create_director, directors, run_inline, running_job, start
 
-__all__ = ["NedNukeError", "button", "cancel", "connect", "create_director", "directors", "render", "track",
-           "train_actor"]
+__all__ = ["NedNukeError", "button", "cancel", "connect", "create_director", "directors", "pick_face", "preview",
+           "render", "track", "train_actor"]
 
 
 def button(action: str) -> None:
@@ -42,7 +42,17 @@ def render(node: Any, first: int | None = None, last: int | None = None,
 def track(node: Any, first: int | None = None, last: int | None = None,
           on_progress: ProgressCallback | None = None) -> Any:
     """Track the face over first..last; sets the node's shot id. Returns the client's TrackResult."""
-    return run_inline("track", node, first, last, on_progress=on_progress)
+    return run_inline("track", node, first, last, on_progress=on_progress).result
+
+
+def preview(node: Any, on_progress: ProgressCallback | None = None) -> RenderResult:
+    """The current frame with the node's settings, from the tracked shot (what Preview frame does)."""
+    return run_inline("preview", node, on_progress=on_progress)
+
+
+def pick_face(face_id: int) -> None:
+    """Called by the face picker's buttons with nuke.thisNode() as the node."""
+    director.pick_face(nuke_api.this_node(), face_id)
 
 
 def train_actor(node: Any, on_progress: ProgressCallback | None = None) -> Any:

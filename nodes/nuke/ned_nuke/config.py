@@ -18,6 +18,11 @@ class DirectorConfig:
     # How often the worker looks at the progress bar's Cancel button.
     cancel_poll_s: float = 0.1
     train_presets: tuple[str, ...] = ("paper", "tiny")
+    # Preview frame: frames run before the current one through the recurrent stages (the render's
+    # own preroll when smaller). Enough to settle the manipulator's window (N=10), short enough for seconds.
+    preview_preroll: int = 10
+    tile_color: int = 0x7A3E9DFF  # the node's colour in the graph
+    icon: str = "ned_director.png"  # in icons/, on Nuke's plugin path
 
 
 CONFIG = DirectorConfig()

@@ -18,6 +18,7 @@ from typing import Any
 
 from ned_plugin import host
 from ned_plugin.client import CancelToken, ConnectionSettings, NedClientError, ProgressCallback, TrackResult
+from ned_plugin.colour_choice import HandedColour, handed_colour, space_choices
 from ned_plugin.wire import pb
 
 from . import knobs, nuke_api
@@ -25,7 +26,7 @@ from .config import CONFIG
 from .progress import ProgressBridge
 
 SETTINGS_HINT = "the NED_Director's NED tab"
-ACTIONS = {"track": "tracking", "render": "the render", "train": "actor training"}
+ACTIONS = {"track": "tracking", "render": "the render", "train": "actor training", "preview": "the preview"}
 
 
 class NedNukeError(RuntimeError):
@@ -82,17 +83,12 @@ def _face_id(node: Any) -> int | None:
 
 
 def frame_range(node: Any, first: int | None = None, last: int | None = None) -> tuple[int, int]:
-    """The frames to work on: the arguments, else the node's `frames` knob, else the input's range."""
+    """The frames to work on: the arguments, else the node's first/last knobs (with 'input range'
+    off), else the input's range."""
     if first is None or last is None:
-        text = _text(node, "frame_range")
-        if text:
-            from ned_plugin.sequence import parse_frame_range
-
-            try:
-                wanted = parse_frame_range(text)
-            except ValueError as exc:
-                raise host.HostError(f"the frames knob {text!r} is not a frame range: {exc}") from None
-            lo, hi = min(wanted), max(wanted)
+        names = set(nuke_api.knob_names(node))
+        if "input_range" in names and not nuke_api.get(node, "input_range"):
+            lo, hi = int(nuke_api.get(node, "first_frame")), int(nuke_api.get(node, "last_frame"))
         else:
             rng = nuke_api.input_range(node)
             if rng is None:
@@ -101,8 +97,15 @@ def frame_range(node: Any, first: int | None = None, last: int | None = None) ->
         first = lo if first is None else first
         last = hi if last is None else last
     if last < first:
-        raise host.HostError(f"the frame range {first}-{last} is empty")
+        raise host.HostError(f"the frame range {first}-{last} is empty: the last frame comes before the first")
     return int(first), int(last)
+
+
+def colour(node: Any) -> HandedColour:
+    """The colour the node hands over: its menu's pick, or the input's space in the script's config."""
+    choice = _text(node, "input_space")
+    source = nuke_api.source_colour_space(node) if node.input(0) is not None else ""
+    return handed_colour(choice, source, nuke_api.script_ocio_config() if source else "")
 
 
 def _work_dir(node: Any) -> Path:
@@ -152,16 +155,19 @@ class RenderPlan:
     actor: str
     shot_id: str
     face_id: int | None
-    input_space: str
+    colour: HandedColour
     frames: list[tuple[int, Path]]
     output: str
     reference_clip: list[tuple[int, Path]] = field(default_factory=list)
+    preroll: int | None = None  # instead of the node's (Preview frame)
 
 
-def prepare_render(node: Any, first: int | None = None, last: int | None = None) -> RenderPlan:
+def prepare_render(node: Any, first: int | None = None, last: int | None = None,
+                   preroll: int | None = None) -> RenderPlan:
     first, last = frame_range(node, first, last)
     values = host.take_snapshot(NodeValues(node), _names_to_read(node), first, last)
-    preroll = int(values.values.get("preroll", 0) or 0)
+    own = preroll
+    preroll = int(values.values.get("preroll", 0) or 0) if preroll is None else preroll
     actor = _text(node, "actor")
     if not actor:
         raise host.HostError("no actor is chosen: press Connect to list the server's actors, or train one")
@@ -181,7 +187,7 @@ def prepare_render(node: Any, first: int | None = None, last: int | None = None)
         if not reference:
             raise host.HostError(f"the reference clip {clip} has no frames on disk")
     return RenderPlan(node.name(), connection(node), values, first, last, actor, shot_id, _face_id(node),
-                      _text(node, "input_space"), frames, output_pattern(node), reference)
+                      colour(node), frames, output_pattern(node), reference, own)
 
 
 def run_render(plan: RenderPlan, on_progress: ProgressCallback | None = None,
@@ -191,38 +197,86 @@ def run_render(plan: RenderPlan, on_progress: ProgressCallback | None = None,
     specs = host.knob_specs(info)
     settings = host.manipulate_settings(
         specs, plan.values, first=plan.first, last=plan.last, shot_id=plan.shot_id, actor_id=plan.actor,
-        face_id=plan.face_id, input_space=plan.input_space)
+        face_id=plan.face_id, input_space=plan.colour.space, colour_config=plan.colour.config)
+    if plan.preroll is not None:
+        settings.preroll = plan.preroll
     job = host.RenderJob(plan.connection, settings, plan.frames, plan.output, use_cache=bool(plan.shot_id),
                          reference_clip=plan.reference_clip)
     return host.render_shot(job, on_progress, cancel)
 
 
 def finish_render(node: Any, result: host.RenderResult) -> None:
-    nuke_api.show_plates(node, result.output, result.first, result.last)
+    nuke_api.show_plates(node, result.output, result.first, result.last, colour(node).space)
     nuke_api.set_value(node, "status", result.summary())
+
+
+def prepare_preview(node: Any) -> RenderPlan:
+    """The current frame alone, from the server's cached track, with a short preroll."""
+    if not _text(node, "shot_id"):
+        raise host.HostError("Preview frame edits the tracked shot: press Track first")
+    frame = nuke_api.current_frame()
+    own = int(NodeValues(node).value("preroll") or 0) if "preroll" in nuke_api.knob_names(node) else 0
+    plan = prepare_render(node, frame, frame, preroll=min(own or CONFIG.preview_preroll, CONFIG.preview_preroll))
+    plan.output = str(_work_dir(node) / "preview" / f"{node.name()}.preview.####.exr")
+    return plan
+
+
+def finish_preview(node: Any, result: host.RenderResult) -> None:
+    nuke_api.show_preview(node, result.output, result.first, colour(node).space)
+    nuke_api.set_value(node, "status", f"preview of frame {result.first}: {result.summary()}; "
+                                       "Render writes the whole range")
 
 
 @dataclass
 class TrackPlan:
     node_name: str
     job: host.TrackJob
+    thumbnails: Path  # where the face picker's thumbnails go
 
 
 def prepare_track(node: Any, first: int | None = None, last: int | None = None) -> TrackPlan:
     first, last = frame_range(node, first, last)
-    settings = host.track_settings(_text(node, "shot_id"), _face_id(node), _text(node, "input_space"),
-                                   landmarks_file=_text(node, "landmarks"))
-    return TrackPlan(node.name(), host.TrackJob(connection(node), settings, input_frames(node, first, last)))
+    handed = colour(node)
+    settings = host.track_settings(_text(node, "shot_id"), _face_id(node), handed.space,
+                                   landmarks_file=_text(node, "landmarks"), colour_config=handed.config)
+    return TrackPlan(node.name(), host.TrackJob(connection(node), settings, input_frames(node, first, last)),
+                     _work_dir(node) / "faces")
+
+
+@dataclass
+class TrackOutcome:
+    result: TrackResult
+    thumbnails: dict[int, Path]  # face id -> PNG, when several faces were found
 
 
 def run_track(plan: TrackPlan, on_progress: ProgressCallback | None = None,
-              cancel: CancelToken | None = None) -> TrackResult:
-    return host.track_shot(plan.job, on_progress, cancel)
+              cancel: CancelToken | None = None) -> TrackOutcome:
+    result = host.track_shot(plan.job, on_progress, cancel)
+    thumbnails: dict[int, Path] = {}
+    if len(result.summary.faces) > 1:
+        from ned_plugin.face_thumbnails import face_thumbnails
+
+        thumbnails = face_thumbnails(result.summary.faces, dict(plan.job.frames), plan.thumbnails)
+    return TrackOutcome(result, thumbnails)
 
 
-def finish_track(node: Any, result: TrackResult) -> None:
+def finish_track(node: Any, outcome: TrackOutcome) -> None:
+    result = outcome.result
     nuke_api.set_value(node, "shot_id", result.summary.shot_id)
     nuke_api.set_value(node, "status", host.track_summary(result))
+    faces = list(result.summary.faces) if len(result.summary.faces) > 1 else []
+    knobs.add_face_picker(node, [
+        (f.face_id, f"face {f.face_id}: {f.frames} frames ({f.first_frame}-{f.last_frame})",
+         str(outcome.thumbnails.get(f.face_id, ""))) for f in faces])
+    text = (f"{len(faces)} faces, following {result.summary.face_id}: pick another on the Faces tab"
+            if faces else "")
+    nuke_api.set_value(node, "faces", text)
+
+
+def pick_face(node: Any, face_id: int) -> None:
+    """A face picker button: follow that face (Track again, or Render, uses it)."""
+    nuke_api.set_value(node, "face_id", int(face_id))
+    nuke_api.set_value(node, "faces", f"following face {face_id}: press Track to track it")
 
 
 @dataclass
@@ -272,6 +326,7 @@ STEPS: dict[str, tuple[Callable[..., Any], Callable[..., Any], Callable[[Any, An
     "render": (prepare_render, run_render, finish_render),
     "track": (prepare_track, run_track, finish_track),
     "train": (prepare_train, run_train, finish_train),
+    "preview": (prepare_preview, run_render, finish_preview),
 }
 
 
@@ -286,7 +341,7 @@ def connect(node: Any, ui: bool = True) -> pb.ServerInfo | None:
         if ui:
             nuke_api.message(text)
         return None
-    knobs.apply_specs(node, host.knob_specs(info), [a for a, _ in host.actor_choices(info)])
+    knobs.apply_specs(node, host.knob_specs(info), [a for a, _ in host.actor_choices(info)], space_choices(info))
     nuke_api.set_value(node, "server_status", host.server_summary(info))
     return info
 
@@ -295,6 +350,7 @@ def create_director(name: str = CONFIG.node_name, connect_now: bool = True) -> A
     """A new NED_Director (a Group) in the current graph; connects at once when the server is up."""
     node = nuke_api.create_group(name)
     knobs.add_fixed_knobs(node)
+    nuke_api.describe_node(node, knobs.HELP, CONFIG.tile_color)
     if connect_now:
         connect(node, ui=False)
     return node

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ned_plugin.colour_choice import FROM_SOURCE
 from ned_plugin.host import KnobSpec
 
 from . import nuke_api
@@ -36,9 +37,11 @@ FIXED: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("string", "shot_id", "shot id", {"tooltip": "name of the shot on the server; empty: derived from the "
                                       "frames when tracking"}),
     ("int", "face_id", "face", {"value": -1, "tooltip": "which face to follow when several are in shot; "
-                                "-1: the largest (Track lists the faces found)"}),
-    ("string", "input_space", "input colour space", {"tooltip": "scene-linear colour space of the plate; "
-                                                     "empty: the server's default"}),
+                                "-1: the largest (after Track, click a face below to pick it)"}),
+    ("text", "faces", "faces", {"value": "", "tooltip": "the faces Track found; click one to follow it"}),
+    ("enum", "input_space", "colour space", {"values": [FROM_SOURCE], "tooltip": (
+        "colour space of the input: 'from the source' reads the Read's colorspace and this script's OCIO "
+        "config; or pick one of the server's (Connect lists them)")}),
     ("file", "landmarks", "landmarks", {"tooltip": "optional 68-point landmarks from another tracker (JSON or "
                                         "CSV), used instead of the server's landmark detector"}),
     ("button", "track", "Track", {"command": _button("track"), "tooltip": "track the face (once per shot)"}),
@@ -51,8 +54,14 @@ FIXED: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
                                                   "used instead of the emotion label"}),
     ("file", "output", "plates", {"tooltip": "where the face plates are written (####); empty: next to the "
                                   "script"}),
-    ("string", "frame_range", "frames", {"tooltip": "e.g. 1001-1100; empty: the input's range"}),
-    ("button", "render", "Render", {"command": _button("render"),
+    ("bool", "input_range", "input range", {"value": True, "tooltip": "work on the input's frame range; "
+                                            "off: from first to last"}),
+    ("int", "first_frame", "first", {"value": 1001, "startline": False, "tooltip": "first frame to work on"}),
+    ("int", "last_frame", "last", {"value": 1100, "startline": False, "tooltip": "last frame to work on"}),
+    ("button", "preview", "Preview frame", {"command": _button("preview"), "tooltip": (
+        "the current frame with these settings in seconds, from the tracked shot (a short preroll: close "
+        "to, not equal to, the rendered frame)")}),
+    ("button", "render", "Render", {"command": _button("render"), "startline": False,
                                     "tooltip": "render the face plates and merge them over the input"}),
     ("text", "status", "status", {"value": ""}),
 )
@@ -66,9 +75,44 @@ def add_fixed_knobs(node: Any) -> None:
             nuke_api.add_knob(node, nuke_api.make_knob(kind, name, label, **options))
 
 
-def apply_specs(node: Any, specs: Sequence[KnobSpec], actors: Sequence[str]) -> list[str]:
+HELP = """NED Director: change the actor's facial emotion in this shot while keeping what they say.
+
+1. Connect (NED tab): the server's emotions, actors and colour spaces become the knobs.
+2. Track: once per shot. With several faces in shot, click the one to follow.
+3. Pick the actor, emotion and intensity (animatable), then Preview frame (the current frame in
+   seconds) or Render (the whole range). The face plates come back premultiplied, in the input's
+   colour space, merged over the input inside this node; the matte is the matte.Y layer.
+Farm: ned_nuke.render(node) in `nuke -t`, or ned_render.py. More: nodes/README.md."""
+
+
+def add_face_picker(node: Any, faces: Sequence[tuple[int, str, str]]) -> list[str]:
+    """One button per face found (thumbnail and frames as its label; pressing it follows that face),
+    replacing the previous Track's; returns the buttons' names. ``faces``: (id, label, thumbnail)."""
+    for name in [n for n in nuke_api.knob_names(node) if n.startswith(FACE_PICK)]:
+        nuke_api.remove_knob(node, name)
+    if faces and FACES_TAB not in nuke_api.knob_names(node):
+        nuke_api.add_knob(node, nuke_api.make_knob("tab", FACES_TAB, "Faces"))
+    names = []
+    for i, (face_id, label, thumbnail) in enumerate(faces):
+        html = (f'<img src="{thumbnail}"><br>' if thumbnail else "") + label
+        name = f"{FACE_PICK}{face_id}"
+        nuke_api.add_knob(node, nuke_api.make_knob(
+            "button", name, html, command=f"import ned_nuke\nned_nuke.pick_face({face_id})", startline=i == 0,
+            tooltip=f"follow face {face_id}"))
+        names.append(name)
+    return names
+
+
+FACE_PICK = "pick_face_"
+FACES_TAB = "ned_faces"
+
+
+def apply_specs(node: Any, specs: Sequence[KnobSpec], actors: Sequence[str],
+                colour_spaces: Sequence[str] = ()) -> list[str]:
     """Add the knobs the server describes, or update the ones there; returns the names added."""
     nuke_api.set_choices(node, "actor", list(actors))
+    if colour_spaces:
+        nuke_api.set_choices(node, "input_space", list(colour_spaces))
     existing = set(nuke_api.knob_names(node))
     added: list[str] = []
     tab = ""

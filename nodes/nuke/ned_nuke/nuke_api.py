@@ -7,6 +7,8 @@ is kept short enough to check by eye against the Nuke Python reference.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,10 @@ import nuke
 READ_NAME = "NED_plates"
 MERGE_NAME = "NED_merge"
 RENDER_NAME = "NED_send"
+PREVIEW_READ = "NED_preview"
+PREVIEW_MERGE = "NED_preview_merge"
+# OCIO's own built-in configs; Nuke ships the same ones as "fn-nuke_<name>" files.
+OCIO_BUILTIN_PREFIXES = ("cg-config-", "studio-config-")
 
 
 # ---------------------------------------------------------------------------- session
@@ -58,8 +64,63 @@ def all_groups() -> list[Any]:
     return list(nuke.allNodes("Group"))
 
 
-def add_menu_command(menu: str, submenu: str, label: str, command: str) -> None:
-    nuke.menu(menu).addMenu(submenu).addCommand(label, command)
+def add_menu_command(menu: str, submenu: str, label: str, command: str, icon: str = "",
+                     tooltip: str = "") -> None:
+    nuke.menu(menu).addMenu(submenu, icon=icon).addCommand(label, command, icon=icon, tooltip=tooltip)
+
+
+def add_plugin_path(path: str) -> None:
+    """A folder Nuke searches for icons (and gizmos)."""
+    nuke.pluginAddPath(path)
+
+
+def current_frame() -> int:
+    return int(nuke.frame())
+
+
+# ---------------------------------------------------------------------------- colour
+def script_ocio_config() -> str:
+    """The OCIO config the script's colour management uses, as a path or an ``ocio://`` URI.
+
+    $OCIO wins (Nuke itself uses it then); else the root's ``OCIO_config``: "custom" is the root's
+    custom config path; OCIO's built-in configs (Nuke names its copies "fn-nuke_<name>") are their
+    ``ocio://`` URIs; any other name is the config of that name shipped with Nuke.
+    """
+    env = os.environ.get("OCIO", "").strip()
+    if env:
+        return env
+    root = nuke.root()
+    names = set(root.knobs())
+    managed = str(root["colorManagement"].value()) if "colorManagement" in names else "Nuke"
+    name = str(root["OCIO_config"].value()).strip() if "OCIO_config" in names else ""
+    if managed == "Nuke" or not name:
+        name = "nuke-default"
+    if name == "custom":
+        return str(root["customOCIOConfigPath"].value()).strip() if "customOCIOConfigPath" in names else ""
+    if name.startswith("ocio://") or name.endswith(".ocio"):
+        return name
+    bare = name.removeprefix("fn-nuke_")
+    if bare.startswith(OCIO_BUILTIN_PREFIXES):
+        return "ocio://" + bare
+    install = Path(getattr(nuke, "EXE_PATH", "")).parent
+    return str(install / "plugins" / "OCIOConfigs" / "configs" / name / "config.ocio")
+
+
+def source_colour_space(group: Any) -> str:
+    """The colour space the group's input frames are sent in.
+
+    A plain EXR Read sends its files as they are: its ``colorspace`` knob ("default" is the root's
+    float-file default); anything else is written out by a Write in the working space.
+    """
+    root = nuke.root()
+    names = set(root.knobs())
+    source = group.input(0)
+    if upstream_exr(group) is not None:
+        value = str(source["colorspace"].value()).strip()
+        if value and value != "default":
+            return value
+        return str(root["floatLut"].value()) if "floatLut" in names else "scene_linear"
+    return str(root["workingSpaceLUT"].value()) if "workingSpaceLUT" in names else "scene_linear"
 
 
 # ---------------------------------------------------------------------------- knobs
@@ -118,6 +179,14 @@ def set_range(node: Any, name: str, minimum: float, maximum: float) -> None:
     node[name].setRange(minimum, maximum)
 
 
+def remove_knob(node: Any, name: str) -> None:
+    node.removeKnob(node[name])
+
+
+def set_label(node: Any, name: str, label: str) -> None:
+    node[name].setLabel(label)
+
+
 def set_choices(node: Any, name: str, values: Sequence[str]) -> None:
     knob = node[name]
     keep = knob.value()
@@ -148,6 +217,15 @@ def create_group(name: str) -> Any:
     finally:
         group.end()
     return group
+
+
+def describe_node(group: Any, help_text: str, tile_color: int) -> None:
+    """What a gizmo shows: the '?' help of the properties panel and the node's colour."""
+    names = set(group.knobs())
+    if "help" in names:
+        group["help"].setValue(help_text)
+    if "tile_color" in names:
+        group["tile_color"].setValue(tile_color)
 
 
 def input_range(group: Any) -> tuple[int, int] | None:
@@ -182,23 +260,42 @@ def render_input(group: Any, pattern: str, first: int, last: int) -> None:
         group.end()
 
 
-def show_plates(group: Any, pattern: str, first: int, last: int) -> tuple[Any, Any]:
-    """Create or update the plates' Read (premultiplied, every layer) and the Merge (over) inside the group."""
+def _plates_over_input(read_name: str, merge_name: str, pattern: str, first: int, last: int,
+                       colorspace: str) -> tuple[Any, Any]:
+    read = nuke.toNode(read_name) or nuke.nodes.Read(name=read_name)
+    read["file"].setValue(pattern)
+    for knob, value in (("first", first), ("last", last), ("origfirst", first), ("origlast", last)):
+        read[knob].setValue(value)
+    read["premultiplied"].setValue(True)
+    read["on_error"].setValue("black")
+    if colorspace:  # the plates come back in the space the input was sent in
+        with contextlib.suppress(Exception):  # a name this script's config lacks: Nuke's default stays
+            read["colorspace"].setValue(colorspace)
+    read["reload"].execute()
+    merge = nuke.toNode(merge_name) or nuke.nodes.Merge2(name=merge_name)
+    merge["operation"].setValue("over")
+    merge["also_merge"].setValue("all")  # the matte layer reaches the group's output
+    merge.setInput(0, nuke.toNode("Input1"))  # B: the plate
+    merge.setInput(1, read)  # A: the face
+    nuke.toNode("Output1").setInput(0, merge)
+    return read, merge
+
+
+def show_plates(group: Any, pattern: str, first: int, last: int, colorspace: str = "") -> tuple[Any, Any]:
+    """Create or update the plates' Read (premultiplied, every layer, tagged with the plates' colour
+    space) and the Merge (over) inside the group; the group's output is that Merge."""
     group.begin()
     try:
-        read = nuke.toNode(READ_NAME) or nuke.nodes.Read(name=READ_NAME)
-        read["file"].setValue(pattern)
-        for knob, value in (("first", first), ("last", last), ("origfirst", first), ("origlast", last)):
-            read[knob].setValue(value)
-        read["premultiplied"].setValue(True)
-        read["on_error"].setValue("black")
-        read["reload"].execute()
-        merge = nuke.toNode(MERGE_NAME) or nuke.nodes.Merge2(name=MERGE_NAME)
-        merge["operation"].setValue("over")
-        merge["also_merge"].setValue("all")  # the matte layer reaches the group's output
-        merge.setInput(0, nuke.toNode("Input1"))  # B: the plate
-        merge.setInput(1, read)  # A: the face
-        nuke.toNode("Output1").setInput(0, merge)
+        return _plates_over_input(READ_NAME, MERGE_NAME, pattern, first, last, colorspace)
     finally:
         group.end()
-    return read, merge
+
+
+def show_preview(group: Any, pattern: str, frame: int, colorspace: str = "") -> tuple[Any, Any]:
+    """The one previewed frame over the input, on its own Read and Merge; the group shows it until
+    the next Render puts the plates' Merge back on the output."""
+    group.begin()
+    try:
+        return _plates_over_input(PREVIEW_READ, PREVIEW_MERGE, pattern, frame, frame, colorspace)
+    finally:
+        group.end()

@@ -190,18 +190,22 @@ class FrameTrack(_message.Message):
     def __init__(self, frame: _Optional[int] = ..., tracked: _Optional[bool] = ..., note: _Optional[str] = ..., face_id: _Optional[int] = ..., box: _Optional[_Iterable[float]] = ..., landmarks: _Optional[_Iterable[float]] = ..., expression: _Optional[_Iterable[float]] = ..., shape: _Optional[_Iterable[float]] = ..., pose: _Optional[_Iterable[float]] = ..., camera: _Optional[_Iterable[float]] = ..., pupils: _Optional[_Iterable[float]] = ..., alignment: _Optional[_Iterable[float]] = ..., blink: _Optional[float] = ...) -> None: ...
 
 class FaceInfo(_message.Message):
-    __slots__ = ("face_id", "frames", "first_frame", "last_frame", "mean_size")
+    __slots__ = ("face_id", "frames", "first_frame", "last_frame", "mean_size", "thumbnail_frame", "thumbnail_box")
     FACE_ID_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     FIRST_FRAME_FIELD_NUMBER: _ClassVar[int]
     LAST_FRAME_FIELD_NUMBER: _ClassVar[int]
     MEAN_SIZE_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_FRAME_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_BOX_FIELD_NUMBER: _ClassVar[int]
     face_id: int
     frames: int
     first_frame: int
     last_frame: int
     mean_size: float
-    def __init__(self, face_id: _Optional[int] = ..., frames: _Optional[int] = ..., first_frame: _Optional[int] = ..., last_frame: _Optional[int] = ..., mean_size: _Optional[float] = ...) -> None: ...
+    thumbnail_frame: int
+    thumbnail_box: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, face_id: _Optional[int] = ..., frames: _Optional[int] = ..., first_frame: _Optional[int] = ..., last_frame: _Optional[int] = ..., mean_size: _Optional[float] = ..., thumbnail_frame: _Optional[int] = ..., thumbnail_box: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class TrackSummary(_message.Message):
     __slots__ = ("shot_id", "frame_count", "tracked_frames", "from_cache", "face_id", "faces", "display_window")
