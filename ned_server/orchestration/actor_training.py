@@ -33,7 +33,7 @@ from ned_server.renderer.dataset import ActorClip, load_clip, save_clip
 from ned_server.renderer.shot_data import actor_clips_from_shot
 from ned_server.renderer.train import RendererTrainer, TrainProgress, default_iterations
 from ned_server.runtime.intake import Shot
-from ned_server.runtime.jobs import JobContext, JobFunction
+from ned_server.runtime.jobs import JobContext, JobFactory, JobFunction
 from ned_server.runtime.shot_frames import ShotColour, network_frames
 from ned_server.runtime.store import Store, check_id, read_json, write_json
 
@@ -161,7 +161,7 @@ def _until_cancelled(frames: Iterable[tuple[int, Any]], ctx: JobContext) -> Iter
 
 
 def make_job(store: Store, models: Models, vgg_path: Path | None,
-             colour_for: Callable[[str, str], ShotColour]) -> Any:
+             colour_for: Callable[[str, str], ShotColour]) -> JobFactory:
     """The JobManager factory for TrainActor jobs; ``colour_for(config, input_space)`` gives the
     colour conversion of the request that started it."""
 
