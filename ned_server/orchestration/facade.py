@@ -201,7 +201,6 @@ class Pipeline:
     def manipulate(self, request: ManipulateRequest, frames: Iterable[tuple[int, bytes]],
                    caller_gone: StopCheck = never) -> EventStream:
         """Events: ProgressEvent and manipulate.PlateOut in frame order; ``result``: ManipulateDone."""
-        self.models.require_for("Manipulate")
         colour = self.shot_colour(request.colour)
         if request.compression not in COMPRESSIONS:
             raise InvalidInput(f"unknown EXR compression {request.compression!r}; use one of {', '.join(COMPRESSIONS)}")
@@ -214,7 +213,8 @@ class Pipeline:
                                " frames")
         if not request.actor_id:
             raise InvalidInput("Manipulate needs an actor: the actor whose renderer re-renders the face")
-        renderer = self.models.renderer(request.actor_id)
+        renderer = self.models.renderer(request.actor_id)  # the request's own errors (ids) come first
+        self.models.require_for("Manipulate")  # then what the server lacks (FLAME, the manipulator)
         manipulator = self.models.manipulator()
         resolve_schedule(request.control, 1, manipulator.emotions)  # a bad control fails before any frame
         settings = ReenactSettings(request.control, request.composite, request.first, request.last, pre,
