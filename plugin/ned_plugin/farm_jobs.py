@@ -15,6 +15,8 @@ imported only by the function that writes its format.
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -158,9 +160,11 @@ def openjd_template(plan: JobPlan) -> dict[str, Any]:
              "description": "The ned command on the workers (the NED client install)."},
             {"name": "Server", "type": "STRING", "default": plan.server, "minLength": 1,
              "description": "HOST:PORT of the NED server; set NED_TOKEN on the farm if it needs a token."},
-            {"name": "Plates", "type": "PATH", "objectType": "FILE", "dataFlow": "IN", "default": plan.plates,
-             "description": "The shot's plates as a frame pattern (####)."},
-            {"name": "Output", "type": "PATH", "objectType": "FILE", "dataFlow": "OUT", "default": plan.output,
+            # STRING, not PATH: a PATH parameter's default must be relative to the template, and these
+            # are the shot's own absolute paths on the shared storage.
+            {"name": "Plates", "type": "STRING", "default": plan.plates, "minLength": 1,
+             "description": "The shot's plates as a frame pattern (####), as the workers see them."},
+            {"name": "Output", "type": "STRING", "default": plan.output, "minLength": 1,
              "description": "The face plates as a frame pattern (####)."},
         ],
         "steps": steps,
@@ -194,20 +198,23 @@ def opencue_outline(plan: JobPlan, show: str = "", shot: str = "", user: str = "
     from outline.modules.shell import Shell
 
     kwargs = {k: v for k, v in (("show", show), ("shot", shot or plan.shot_id), ("user", user)) if v}
-    outline = Outline(plan.name, **kwargs)
+    outline = Outline(re.sub(r"[^A-Za-z0-9_.-]+", "_", plan.name), **kwargs)  # cuebot's job names: no spaces
     command = plan.ned_command
-    track = Shell("track", command=[command, *plan.track_args(plan.plates, plan.server, "farm")], range="1")
+    track = Shell("track", command=shlex.join([command, *plan.track_args(plan.plates, plan.server, "farm")]),
+                  range="1")
     outline.add_layer(track)
     before = [track]
     if plan.train is not None:
-        train = Shell("train_actor", command=[command, *plan.train_args(plan.server, "farm")], range="1")
+        train = Shell("train_actor", command=shlex.join([command, *plan.train_args(plan.server, "farm")]),
+                      range="1")
         train.depend_all(track)
         outline.add_layer(train)
         before.append(train)
     frames = f"{CUE_FRAME_START}-{CUE_FRAME_END}"
     manipulate = Shell(
         "manipulate",
-        command=[command, *plan.manipulate_args(plan.output, plan.server, frames, str(plan.preroll), "farm")],
+        command=shlex.join([command, *plan.manipulate_args(plan.output, plan.server, frames, str(plan.preroll),
+                                                           "farm")]),
         range=f"{plan.first}-{plan.last}", chunk=plan.chunk_size)
     for layer in before:
         manipulate.depend_all(layer)
@@ -216,7 +223,9 @@ def opencue_outline(plan: JobPlan, show: str = "", shot: str = "", user: str = "
 
 
 def opencue_xml(outline: Outline) -> str:
-    """The outline as the job spec XML that cuebot takes (what ``cuerun`` submits)."""
+    """The outline as the job spec XML that cuebot takes. Serialised "simple": each layer runs its ``ned``
+    command itself (RQD substitutes the frame tokens), not through pycuerun and a copy of this outline."""
     from outline.backend import cue
+    from outline.cuerun import OutlineLauncher
 
-    return str(cue.serialize(outline))
+    return str(cue.serialize_simple(OutlineLauncher(outline)))
