@@ -93,7 +93,7 @@ def test_the_idle_watchdog_cancels_a_silent_call_and_spares_a_talking_one() -> N
 
 
 def test_a_busy_stream_sends_heartbeats_while_its_work_says_nothing() -> None:
-    from ned_server.streaming import EventStream, Heartbeat
+    from ned_server.runtime.streaming import EventStream, Heartbeat
 
     def work(emit, stopped):  # type: ignore[no-untyped-def]
         time.sleep(0.6)  # e.g. queued for the device
@@ -129,7 +129,7 @@ def test_a_token_off_loopback_needs_tls_unless_allowed(server_config, tmp_path: 
 
 
 def test_the_cli_takes_read_roots_and_the_insecure_token_switch(tmp_path: Path) -> None:
-    from ned_server.cli import build_parser, config_from_args
+    from ned_server.api.cli import build_parser, config_from_args
 
     config = config_from_args(build_parser().parse_args(
         ["--host", "0.0.0.0", "--allow-insecure-token", "--read-root", str(tmp_path), "--read-root", "/"]))
@@ -142,7 +142,7 @@ def test_the_cli_takes_read_roots_and_the_insecure_token_switch(tmp_path: Path) 
 
 
 def test_over_tls_the_token_travels_as_call_credentials(server_config, tmp_path: Path) -> None:
-    from ned_server.app import NedServer
+    from ned_server.api.app import NedServer
     from tests.tls import make_self_signed
 
     cert, key = make_self_signed(tmp_path)

@@ -40,7 +40,7 @@ def roots(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 def reading_server(server_config, roots, tmp_path: Path):
-    from ned_server.app import NedServer
+    from ned_server.api.app import NedServer
 
     config = dataclasses.replace(server_config, read_roots=(roots[0],), store_dir=tmp_path / "reading-store")
     srv = NedServer(config).start()

@@ -25,7 +25,6 @@ from pathlib import Path
 
 from ned_plugin.chunks import crc32
 from ned_plugin.plate_files import PlateFileRef
-
 from ned_server.errors import InPlaceRefused
 
 _PROC_FD = Path("/proc/self/fd")
