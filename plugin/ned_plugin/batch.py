@@ -12,14 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
-from .cli import add_connection_args, connection_from_args, progress_printer
+from .cli import PROGRESS_MODES, add_connection_args, connection_from_args, progress_printer
 from .client import CancelToken, NedClient
 from .exr import Frame, Window, encode_exr
 from .host import write_atomic
 from .landmarks_io import read_landmarks
+from .plate_files import PlateFiles
 from .sequence import expand_pattern, find_sequence, parse_frame_range
 from .wire import pb
 
@@ -32,13 +34,13 @@ def _sequence(pattern: str, frames: str | None) -> list[tuple[int, Path]]:
     return [(n, Path(p)) for n, p in find_sequence(pattern)]
 
 
-def _read_frames(seq: Sequence[tuple[int, Path]]) -> Iterator[tuple[int, bytes]]:
+def _read_frames(seq: Sequence[tuple[int, Path]]) -> PlateFiles:
+    """The frames as files: streamed as bytes, or named by path to a server that reads them in place.
+    Each is checked before the call, so a missing frame is an error here, not a cut stream."""
     for number, path in seq:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise SystemExit(f"ned: cannot read frame {number}: {exc}") from None
-        yield number, data
+        if not os.access(path, os.R_OK) or not path.is_file():
+            raise SystemExit(f"ned: cannot read frame {number}: {path} is missing or unreadable")
+    return PlateFiles(seq)
 
 
 def empty_plate(display: pb.Window) -> bytes:
@@ -64,7 +66,7 @@ def _add_shot_args(p: argparse.ArgumentParser, pattern_required: bool) -> None:
     p.add_argument("--face-id", type=int, help="which face when several are in the shot (default: largest)")
     p.add_argument("--input-space", help="scene-linear colour space of the plates (default: server's)")
     p.add_argument("--ocio", help="OCIO config path or ocio:// URI on the server (default: $OCIO / built-in)")
-    p.add_argument("--progress", choices=("auto", "bar", "farm", "none"), default="auto")
+    p.add_argument("--progress", choices=PROGRESS_MODES, default="auto")
     add_connection_args(p)
 
 
@@ -202,7 +204,7 @@ def manipulate_main(argv: list[str]) -> int:
     wanted: list[int] = parse_frame_range(args.frames) if args.frames else []
     if wanted:
         settings.range.first, settings.range.last = min(wanted), max(wanted)
-    frames: Iterator[tuple[int, bytes]] | tuple = ()
+    frames: PlateFiles | tuple = ()
     written = 0
     cancel = CancelToken()
     with NedClient(connection_from_args(args)) as client:
@@ -242,7 +244,7 @@ def extract_style_main(argv: list[str]) -> int:
     settings = pb.ExtractStyleSettings(shot_id=args.shot_id, colour=_colour(args))
     if args.face_id is not None:
         settings.face_id = args.face_id
-    frames: Iterator[tuple[int, bytes]] | tuple = ()
+    frames: PlateFiles | tuple = ()
     if args.pattern:
         seq = _sequence(args.pattern, args.frames)
         settings.frame_count = len(seq)
@@ -270,7 +272,7 @@ def train_actor_main(argv: list[str]) -> int:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--detach", action="store_true", help="start the job and return (see `ned jobs`)")
     p.add_argument("--face-id", type=int)
-    p.add_argument("--progress", choices=("auto", "bar", "farm", "none"), default="auto")
+    p.add_argument("--progress", choices=PROGRESS_MODES, default="auto")
     add_connection_args(p)
     args = p.parse_args(argv)
     request = pb.TrainActorRequest(actor_id=args.actor, shot_ids=args.shot_ids, preset=args.preset,

@@ -28,7 +28,7 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "api", "device", "torch_version", "emotions", "actors", "assets", "parameters", "colour_spaces", "default_colour", "max_chunk_bytes", "blend_methods", "compressions", "rpcs", "max_frame_pixels", "max_shot_frames")
+    __slots__ = ("version", "api", "device", "torch_version", "emotions", "actors", "assets", "parameters", "colour_spaces", "default_colour", "max_chunk_bytes", "blend_methods", "compressions", "rpcs", "max_frame_pixels", "max_shot_frames", "read_roots")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     API_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,7 @@ class ServerInfo(_message.Message):
     RPCS_FIELD_NUMBER: _ClassVar[int]
     MAX_FRAME_PIXELS_FIELD_NUMBER: _ClassVar[int]
     MAX_SHOT_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    READ_ROOTS_FIELD_NUMBER: _ClassVar[int]
     version: str
     api: str
     device: str
@@ -61,7 +62,8 @@ class ServerInfo(_message.Message):
     rpcs: _containers.RepeatedCompositeFieldContainer[RpcInfo]
     max_frame_pixels: int
     max_shot_frames: int
-    def __init__(self, version: _Optional[str] = ..., api: _Optional[str] = ..., device: _Optional[str] = ..., torch_version: _Optional[str] = ..., emotions: _Optional[_Iterable[str]] = ..., actors: _Optional[_Iterable[_Union[ActorInfo, _Mapping]]] = ..., assets: _Optional[_Iterable[_Union[AssetInfo, _Mapping]]] = ..., parameters: _Optional[_Iterable[_Union[ParameterInfo, _Mapping]]] = ..., colour_spaces: _Optional[_Iterable[str]] = ..., default_colour: _Optional[_Union[_frames_pb2.ColourSettings, _Mapping]] = ..., max_chunk_bytes: _Optional[int] = ..., blend_methods: _Optional[_Iterable[str]] = ..., compressions: _Optional[_Iterable[str]] = ..., rpcs: _Optional[_Iterable[_Union[RpcInfo, _Mapping]]] = ..., max_frame_pixels: _Optional[int] = ..., max_shot_frames: _Optional[int] = ...) -> None: ...
+    read_roots: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, version: _Optional[str] = ..., api: _Optional[str] = ..., device: _Optional[str] = ..., torch_version: _Optional[str] = ..., emotions: _Optional[_Iterable[str]] = ..., actors: _Optional[_Iterable[_Union[ActorInfo, _Mapping]]] = ..., assets: _Optional[_Iterable[_Union[AssetInfo, _Mapping]]] = ..., parameters: _Optional[_Iterable[_Union[ParameterInfo, _Mapping]]] = ..., colour_spaces: _Optional[_Iterable[str]] = ..., default_colour: _Optional[_Union[_frames_pb2.ColourSettings, _Mapping]] = ..., max_chunk_bytes: _Optional[int] = ..., blend_methods: _Optional[_Iterable[str]] = ..., compressions: _Optional[_Iterable[str]] = ..., rpcs: _Optional[_Iterable[_Union[RpcInfo, _Mapping]]] = ..., max_frame_pixels: _Optional[int] = ..., max_shot_frames: _Optional[int] = ..., read_roots: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AssetInfo(_message.Message):
     __slots__ = ("name", "path", "found", "licence", "source", "description")
@@ -126,12 +128,14 @@ class FrameLandmarks(_message.Message):
     def __init__(self, frame: _Optional[int] = ..., points: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class TrackRequest(_message.Message):
-    __slots__ = ("settings", "chunk")
+    __slots__ = ("settings", "chunk", "frame_path")
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
+    FRAME_PATH_FIELD_NUMBER: _ClassVar[int]
     settings: TrackSettings
     chunk: _frames_pb2.FrameChunk
-    def __init__(self, settings: _Optional[_Union[TrackSettings, _Mapping]] = ..., chunk: _Optional[_Union[_frames_pb2.FrameChunk, _Mapping]] = ...) -> None: ...
+    frame_path: _frames_pb2.FramePath
+    def __init__(self, settings: _Optional[_Union[TrackSettings, _Mapping]] = ..., chunk: _Optional[_Union[_frames_pb2.FrameChunk, _Mapping]] = ..., frame_path: _Optional[_Union[_frames_pb2.FramePath, _Mapping]] = ...) -> None: ...
 
 class TrackSettings(_message.Message):
     __slots__ = ("shot_id", "colour", "face_id", "frame_count", "landmarks", "force")
@@ -226,12 +230,14 @@ class TrackSummary(_message.Message):
     def __init__(self, shot_id: _Optional[str] = ..., frame_count: _Optional[int] = ..., tracked_frames: _Optional[int] = ..., from_cache: _Optional[bool] = ..., face_id: _Optional[int] = ..., faces: _Optional[_Iterable[_Union[FaceInfo, _Mapping]]] = ..., display_window: _Optional[_Union[_frames_pb2.Window, _Mapping]] = ...) -> None: ...
 
 class ManipulateRequest(_message.Message):
-    __slots__ = ("settings", "chunk")
+    __slots__ = ("settings", "chunk", "frame_path")
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
+    FRAME_PATH_FIELD_NUMBER: _ClassVar[int]
     settings: ManipulateSettings
     chunk: _frames_pb2.FrameChunk
-    def __init__(self, settings: _Optional[_Union[ManipulateSettings, _Mapping]] = ..., chunk: _Optional[_Union[_frames_pb2.FrameChunk, _Mapping]] = ...) -> None: ...
+    frame_path: _frames_pb2.FramePath
+    def __init__(self, settings: _Optional[_Union[ManipulateSettings, _Mapping]] = ..., chunk: _Optional[_Union[_frames_pb2.FrameChunk, _Mapping]] = ..., frame_path: _Optional[_Union[_frames_pb2.FramePath, _Mapping]] = ...) -> None: ...
 
 class EmotionKey(_message.Message):
     __slots__ = ("frame", "emotion", "mix", "intensity")
@@ -374,12 +380,14 @@ class ExtractStyleSettings(_message.Message):
     def __init__(self, shot_id: _Optional[str] = ..., range: _Optional[_Union[FrameRange, _Mapping]] = ..., colour: _Optional[_Union[_frames_pb2.ColourSettings, _Mapping]] = ..., face_id: _Optional[int] = ..., frame_count: _Optional[int] = ...) -> None: ...
 
 class ExtractStyleRequest(_message.Message):
-    __slots__ = ("settings", "chunk")
+    __slots__ = ("settings", "chunk", "frame_path")
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
+    FRAME_PATH_FIELD_NUMBER: _ClassVar[int]
     settings: ExtractStyleSettings
     chunk: _frames_pb2.FrameChunk
-    def __init__(self, settings: _Optional[_Union[ExtractStyleSettings, _Mapping]] = ..., chunk: _Optional[_Union[_frames_pb2.FrameChunk, _Mapping]] = ...) -> None: ...
+    frame_path: _frames_pb2.FramePath
+    def __init__(self, settings: _Optional[_Union[ExtractStyleSettings, _Mapping]] = ..., chunk: _Optional[_Union[_frames_pb2.FrameChunk, _Mapping]] = ..., frame_path: _Optional[_Union[_frames_pb2.FramePath, _Mapping]] = ...) -> None: ...
 
 class ExtractStyleReply(_message.Message):
     __slots__ = ("style", "windows", "shot_id", "emotion_similarity")
