@@ -7,6 +7,7 @@ means the whole shot, flat x0, y0, x1, y1, ... lists become (N, 2) arrays, and s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from ned_plugin.wire import pb
 from ned_server.composite.config import CompositeConfig
 from ned_server.errors import InvalidInput
 from ned_server.manipulator.controls import EmotionSettings, Keyframe
+from ned_server.manipulator.sliders import SliderCurve
 from ned_server.orchestration.actor_training import TrainActorParams
 from ned_server.orchestration.requests import (
     ColourRequest,
@@ -87,6 +89,11 @@ def composite_config(b: pb.BlendSettings) -> CompositeConfig:
     return CompositeConfig.from_settings(values)
 
 
+def slider_curves(curves: Iterable[pb.SliderCurve]) -> list[SliderCurve]:
+    """Face slider curves (ManipulateSettings.sliders) as the manipulator's SliderCurves."""
+    return [SliderCurve(c.name, [(int(k.frame), float(k.value)) for k in c.keys]) for c in curves]
+
+
 def manipulate_request(s: pb.ManipulateSettings) -> ManipulateRequest:
     first, last = frame_range(s.range)
     return ManipulateRequest(
@@ -94,7 +101,7 @@ def manipulate_request(s: pb.ManipulateSettings) -> ManipulateRequest:
         shot_id=s.shot_id, colour=colour_request(s.colour), first=first, last=last,
         preroll=_optional(s, "preroll"), compression=(s.output.compression or "zip").lower(),
         pixel_type=(s.output.pixel_type or "half").lower(), face_id=_optional(s, "face_id"),
-        frame_count=int(s.frame_count),
+        frame_count=int(s.frame_count), sliders=slider_curves(s.sliders),
     )
 
 

@@ -135,7 +135,7 @@ class NedService(rpc.NedServicer):
                 info.parameters.add(
                     name=prm.name, minimum=prm.minimum, maximum=prm.maximum, default_value=prm.default,
                     description=prm.description, animatable=prm.animatable, choices=list(prm.choices),
-                    default_choice=prm.default_choice,
+                    default_choice=prm.default_choice, unit=prm.unit,
                 )
             for status in p.rpc_status():
                 info.rpcs.add(name=status.name, available=status.available, reason=status.reason)

@@ -28,6 +28,7 @@ from ned_server.config import ServerConfig, resolve_device
 from ned_server.domains import EMOTIONS
 from ned_server.errors import Busy, Cancelled, InvalidInput, NedError
 from ned_server.manipulator.controls import resolve_schedule
+from ned_server.manipulator.sliders import resolve_sliders
 from ned_server.orchestration.actor_training import JOB_KIND, TrainActorParams, check_request, make_job, update_actor
 from ned_server.orchestration.manipulate import ReenactSettings, StageTimes, frame_range, manipulate_track
 from ned_server.orchestration.models import Models
@@ -217,8 +218,12 @@ class Pipeline:
         self.models.require_for("Manipulate")  # then what the server lacks (FLAME, the manipulator)
         manipulator = self.models.manipulator()
         resolve_schedule(request.control, 1, manipulator.emotions)  # a bad control fails before any frame
+        slider_rig = None
+        if request.sliders:
+            resolve_sliders(request.sliders, [0])  # bad sliders fail before any frame too
+            slider_rig = self.models.slider_rig()
         settings = ReenactSettings(request.control, request.composite, request.first, request.last, pre,
-                                   request.compression, request.pixel_type)
+                                   request.compression, request.pixel_type, sliders=list(request.sliders))
 
         def work(emit: Emit, stopped: StopCheck) -> ManipulateDone:
             shot = self._shot(frames, request.shot_id, request.frame_count, emit, stopped, "Manipulate")
@@ -230,7 +235,7 @@ class Pipeline:
                 times = StageTimes()
                 for plate in manipulate_track(
                         self.store, shot, track, manipulator, renderer, conditioner, colour, settings,
-                        device=self.device, cancelled=stopped, times=times,
+                        device=self.device, cancelled=stopped, times=times, slider_rig=slider_rig,
                         progress=lambda done, total: emit(ProgressEvent("render", done, total))):
                     emit(plate)
                     count += 1

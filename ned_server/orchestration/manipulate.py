@@ -36,6 +36,7 @@ from ned_server.conditioning.shot import FaceConditioner, crop_matrices
 from ned_server.errors import Cancelled, InvalidInput
 from ned_server.manipulator.controls import EmotionSettings
 from ned_server.manipulator.inference import EmotionManipulator
+from ned_server.manipulator.sliders import SliderCurve, SliderRig, slide_track
 from ned_server.renderer.inference import FaceRenderer
 from ned_server.runtime.intake import Shot
 from ned_server.runtime.shot_frames import ShotColour
@@ -56,6 +57,7 @@ class ReenactSettings:
     preroll: int = 25
     compression: str = "zip"
     pixel_type: str = "half"
+    sliders: list[SliderCurve] = field(default_factory=list)  # face sliders, applied after the manipulator
 
 
 @dataclass
@@ -128,13 +130,21 @@ def manipulate_track(
     progress: Callable[[int, int], None] = lambda done, total: None,
     cancelled: Callable[[], bool] = lambda: False,
     times: StageTimes | None = None,
+    slider_rig: SliderRig | None = None,
 ) -> Iterator[PlateOut]:
     """Face plates of frames ``settings.first..last`` in frame order (see the module docstring).
-    ``times`` accumulates the seconds of each stage."""
+    ``times`` accumulates the seconds of each stage. Face sliders (``settings.sliders``, which need
+    ``slider_rig``) nudge the translated expression, the pose and the pupils before anything is drawn."""
     timed = times if times is not None else StageTimes()
     i0, i1 = frame_range(track, settings.first, settings.last)
     with timed("translate"):
         expression = manipulator.translate(track.expression51, settings.control, first_frame=int(track.frames[0]))
+    if settings.sliders:
+        if slider_rig is None:
+            raise InvalidInput("face sliders were asked for but this server has no slider directions for its model")
+        with timed("sliders"):
+            expression, track = slide_track(slider_rig, track, expression, settings.sliders,
+                                            settings.control.speech_preservation)
     matte_filter = TemporalMatteFilter(settings.composite.temporal_sigma)
     reach = matte_filter.radius
     start = max(0, i0 - max(int(settings.preroll), reach))

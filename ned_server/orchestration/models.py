@@ -30,9 +30,11 @@ from ned_server.face3d.config import FlameConfig
 from ned_server.face3d.flame import FlameLayer
 from ned_server.face3d.landmark_embedding import load_flame_masks
 from ned_server.face3d.model_file import STANDIN_MARKER
+from ned_server.face3d.sliders import slider_basis_for
 from ned_server.manipulator.checkpoint import CheckpointError, resolve_checkpoint
 from ned_server.manipulator.config import InferenceConfig
 from ned_server.manipulator.inference import EmotionManipulator
+from ned_server.manipulator.sliders import SliderRig
 from ned_server.renderer.checkpoint import RendererCheckpointError
 from ned_server.renderer.inference import FaceRenderer
 from ned_server.runtime.assets import Asset
@@ -133,6 +135,15 @@ class Models:
             return FaceConditioner(self.flame(), self.flame_masks(), resolution=resolution, device=self.device)
 
         return self._once(("conditioner", int(resolution)), build)
+
+    def slider_rig(self) -> SliderRig:
+        """The face sliders of the FLAME model in use: its directions, fitted once and kept beside it."""
+
+        def build() -> SliderRig:
+            files = self.flame_files()
+            return SliderRig(self.flame(), slider_basis_for(self.flame(), files.model, files.landmarks))
+
+        return self._once(("slider_rig",), build)
 
     # ------------------------------------------------------------------ landmarks
     def detector(self, config: TrackingConfig) -> LandmarkDetector:

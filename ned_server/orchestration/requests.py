@@ -13,6 +13,7 @@ import numpy as np
 
 from ned_server.composite.config import CompositeConfig
 from ned_server.manipulator.controls import EmotionSettings
+from ned_server.manipulator.sliders import SliderCurve
 from ned_server.runtime.intake import Shot
 from ned_server.tracking.result import ShotTrack
 
@@ -68,6 +69,7 @@ class ManipulateRequest:
     pixel_type: str = "half"
     face_id: int | None = None
     frame_count: int = 0
+    sliders: list[SliderCurve] = field(default_factory=list)  # face sliders, applied after the manipulator
 
 
 @dataclass

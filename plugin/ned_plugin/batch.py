@@ -23,6 +23,7 @@ from .host import write_atomic
 from .landmarks_io import read_landmarks
 from .plate_files import PlateFiles
 from .sequence import expand_pattern, find_sequence, parse_frame_range
+from .slider_keys import SliderKeysError, read_slider_keys
 from .wire import pb
 
 log = logging.getLogger("ned")
@@ -173,6 +174,8 @@ def manipulate_main(argv: list[str]) -> int:
     p.add_argument("--mix", help="several emotions by weight: happy=0.7,surprised=0.3")
     p.add_argument("--keys", help="JSON list of keys [{frame, emotion|mix, intensity}] for emotion over time")
     p.add_argument("--reference-style", help="JSON file written by `ned extract-style`")
+    p.add_argument("--sliders", help="JSON face slider keys {slider: value | [[frame, value], ...]}, e.g. "
+                   "{\"smile\": [[1001, 0], [1024, 0.6]], \"gaze_horizontal\": 5} (see `ned info` for the sliders)")
     p.add_argument("--seed", type=int)
     p.add_argument("--speech", type=float, help="speech preservation 0..1 (jaw kept like the original)")
     p.add_argument("--blend", choices=("laplacian", "copy", "poisson"))
@@ -192,6 +195,11 @@ def manipulate_main(argv: list[str]) -> int:
         shot_id=args.shot_id, actor_id=args.actor, emotion=emotion_control(args), colour=_colour(args),
         output=pb.OutputSettings(compression=args.compression, pixel_type=args.pixel_type),
     )
+    if args.sliders:
+        try:
+            settings.sliders.extend(read_slider_keys(args.sliders))
+        except SliderKeysError as exc:
+            raise SystemExit(f"ned: {exc}") from None
     blend = settings.blend
     blend.method = args.blend or ""
     for name in ("levels", "erode", "feather"):

@@ -36,6 +36,7 @@ from .client import (
     TrackResult,
     progress_info,
 )
+from .slider_keys import SLIDER_GROUP, is_slider, slider_curves, slider_label, slider_tooltip
 from .wire import pb
 
 FrameFiles = Sequence[tuple[int, Path]]
@@ -60,7 +61,7 @@ class KnobSpec:
     default_choice: str = ""
     animatable: bool = False
     tooltip: str = ""
-    group: str = "emotion"  # "emotion", "mix", "matte" or "output": where the node puts it
+    group: str = "emotion"  # "emotion", "mix", "sliders", "matte" or "output": where the node puts it
 
 
 # Server parameter -> (control kind, where its value goes in ManipulateSettings, label, group).
@@ -93,6 +94,11 @@ def knob_specs(info: pb.ServerInfo) -> list[KnobSpec]:
     """The node's controls for this server: its parameters, then one mix weight per emotion."""
     specs: list[KnobSpec] = []
     for prm in info.parameters:
+        if is_slider(prm.name):  # face sliders: every one the server offers, animatable, in their own group
+            specs.append(KnobSpec(name=prm.name, label=slider_label(prm.name), kind="float", minimum=prm.minimum,
+                                  maximum=prm.maximum, default=prm.default_value, animatable=True,
+                                  tooltip=slider_tooltip(prm), group=SLIDER_GROUP))
+            continue
         target = PARAMETER_TARGETS.get(prm.name)
         if target is None:
             continue
@@ -310,6 +316,8 @@ def manipulate_settings(specs: Sequence[KnobSpec], source: ValueSource, *, first
         target = PARAMETER_TARGETS.get(spec.name)
         if target and not target[1].startswith("emotion."):
             _set_path(settings, target[1], _value(spec, source))
+    settings.sliders.extend(slider_curves([(s.name, s.default) for s in specs if s.group == SLIDER_GROUP], source,
+                                          first, last))
     settings.range.first, settings.range.last = first, last
     if face_id is not None and face_id >= 0:
         settings.face_id = face_id

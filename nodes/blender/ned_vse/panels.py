@@ -40,7 +40,8 @@ class NED_PT_director(bpy.types.Panel):
         if not specs:
             box.label(text="Press Connect to get the server's emotions")
         for group, title in (("emotion", ""), ("mix", "Mix (weights above 0 mix emotions)"),
-                             ("matte", "Matte"), ("output", "Output")):
+                             ("sliders", "Face sliders (keyframe to animate)"), ("matte", "Matte"),
+                             ("output", "Output")):
             members = [s for s in specs if s.group == group]
             if not members:
                 continue

@@ -141,7 +141,8 @@ def input_frames(node: Any, first: int, last: int) -> list[tuple[int, Path]]:
 
 
 def _names_to_read(node: Any) -> list[str]:
-    return [n for n in nuke_api.knob_names(node) if n in host.PARAMETER_TARGETS or n.startswith(host.MIX_PREFIX)]
+    return [n for n in nuke_api.knob_names(node)
+            if n in host.PARAMETER_TARGETS or n.startswith(host.MIX_PREFIX) or host.is_slider(n)]
 
 
 # ============================================================================ plans

@@ -1,9 +1,9 @@
 """The NED_Director's knobs: the fixed ones, and those built from the server's GetInfo.
 
 Fixed knobs (connection, shot, buttons, output) exist from the node's creation. Emotion, mix,
-matte and output-format knobs come from ``ned_plugin.host.knob_specs`` on Connect, so their
-ranges, defaults and the emotion list are the server's; pressing Connect again updates them in
-place and keeps the artist's values and animation.
+face slider (the "Face" tab, every one animatable), matte and output-format knobs come from
+``ned_plugin.host.knob_specs`` on Connect, so their ranges, defaults and the emotion list are the
+server's; pressing Connect again updates them in place and keeps the artist's values and animation.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ FIXED: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
                                     "tooltip": "render the face plates and merge them over the input"}),
     ("text", "status", "status", {"value": ""}),
 )
-TABS = {"emotion": "Emotion", "mix": "Emotion", "matte": "Matte", "output": "Matte"}
+TABS = {"emotion": "Emotion", "mix": "Emotion", "sliders": "Face", "matte": "Matte", "output": "Matte"}
 
 
 def add_fixed_knobs(node: Any) -> None:

@@ -82,7 +82,7 @@ class AssetInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., found: _Optional[bool] = ..., licence: _Optional[str] = ..., source: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class ParameterInfo(_message.Message):
-    __slots__ = ("name", "minimum", "maximum", "default_value", "description", "animatable", "choices", "default_choice")
+    __slots__ = ("name", "minimum", "maximum", "default_value", "description", "animatable", "choices", "default_choice", "unit")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MINIMUM_FIELD_NUMBER: _ClassVar[int]
     MAXIMUM_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +91,7 @@ class ParameterInfo(_message.Message):
     ANIMATABLE_FIELD_NUMBER: _ClassVar[int]
     CHOICES_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_CHOICE_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
     name: str
     minimum: float
     maximum: float
@@ -99,7 +100,8 @@ class ParameterInfo(_message.Message):
     animatable: bool
     choices: _containers.RepeatedScalarFieldContainer[str]
     default_choice: str
-    def __init__(self, name: _Optional[str] = ..., minimum: _Optional[float] = ..., maximum: _Optional[float] = ..., default_value: _Optional[float] = ..., description: _Optional[str] = ..., animatable: _Optional[bool] = ..., choices: _Optional[_Iterable[str]] = ..., default_choice: _Optional[str] = ...) -> None: ...
+    unit: str
+    def __init__(self, name: _Optional[str] = ..., minimum: _Optional[float] = ..., maximum: _Optional[float] = ..., default_value: _Optional[float] = ..., description: _Optional[str] = ..., animatable: _Optional[bool] = ..., choices: _Optional[_Iterable[str]] = ..., default_choice: _Optional[str] = ..., unit: _Optional[str] = ...) -> None: ...
 
 class RpcInfo(_message.Message):
     __slots__ = ("name", "available", "reason")
@@ -304,7 +306,7 @@ class OutputSettings(_message.Message):
     def __init__(self, compression: _Optional[str] = ..., pixel_type: _Optional[str] = ...) -> None: ...
 
 class ManipulateSettings(_message.Message):
-    __slots__ = ("shot_id", "actor_id", "emotion", "blend", "colour", "range", "preroll", "output", "face_id", "frame_count")
+    __slots__ = ("shot_id", "actor_id", "emotion", "blend", "colour", "range", "preroll", "output", "face_id", "frame_count", "sliders")
     SHOT_ID_FIELD_NUMBER: _ClassVar[int]
     ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     EMOTION_FIELD_NUMBER: _ClassVar[int]
@@ -315,6 +317,7 @@ class ManipulateSettings(_message.Message):
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     FACE_ID_FIELD_NUMBER: _ClassVar[int]
     FRAME_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SLIDERS_FIELD_NUMBER: _ClassVar[int]
     shot_id: str
     actor_id: str
     emotion: EmotionControl
@@ -325,7 +328,24 @@ class ManipulateSettings(_message.Message):
     output: OutputSettings
     face_id: int
     frame_count: int
-    def __init__(self, shot_id: _Optional[str] = ..., actor_id: _Optional[str] = ..., emotion: _Optional[_Union[EmotionControl, _Mapping]] = ..., blend: _Optional[_Union[BlendSettings, _Mapping]] = ..., colour: _Optional[_Union[_frames_pb2.ColourSettings, _Mapping]] = ..., range: _Optional[_Union[FrameRange, _Mapping]] = ..., preroll: _Optional[int] = ..., output: _Optional[_Union[OutputSettings, _Mapping]] = ..., face_id: _Optional[int] = ..., frame_count: _Optional[int] = ...) -> None: ...
+    sliders: _containers.RepeatedCompositeFieldContainer[SliderCurve]
+    def __init__(self, shot_id: _Optional[str] = ..., actor_id: _Optional[str] = ..., emotion: _Optional[_Union[EmotionControl, _Mapping]] = ..., blend: _Optional[_Union[BlendSettings, _Mapping]] = ..., colour: _Optional[_Union[_frames_pb2.ColourSettings, _Mapping]] = ..., range: _Optional[_Union[FrameRange, _Mapping]] = ..., preroll: _Optional[int] = ..., output: _Optional[_Union[OutputSettings, _Mapping]] = ..., face_id: _Optional[int] = ..., frame_count: _Optional[int] = ..., sliders: _Optional[_Iterable[_Union[SliderCurve, _Mapping]]] = ...) -> None: ...
+
+class SliderKey(_message.Message):
+    __slots__ = ("frame", "value")
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    frame: int
+    value: float
+    def __init__(self, frame: _Optional[int] = ..., value: _Optional[float] = ...) -> None: ...
+
+class SliderCurve(_message.Message):
+    __slots__ = ("name", "keys")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    keys: _containers.RepeatedCompositeFieldContainer[SliderKey]
+    def __init__(self, name: _Optional[str] = ..., keys: _Optional[_Iterable[_Union[SliderKey, _Mapping]]] = ...) -> None: ...
 
 class PlateHeader(_message.Message):
     __slots__ = ("frame", "tracked", "note", "data_window", "display_window")
