@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 BASIS_VERSION = 1  # bump when TARGETS or the solve change: cached files of another version are refitted
 MOUTH = tuple(range(48, 68))
-BROWS = tuple(range(17, 27))
+BROWS = tuple(range(17, 28))  # the brows and the glabella between them (27, the top of the nose bridge)
 EYES = tuple(range(36, 48))
 INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))  # upper, lower: the speech's mouth opening
 EYE_JOINTS = (3, 4)  # FLAME: left eye, right eye

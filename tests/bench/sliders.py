@@ -50,9 +50,7 @@ from ned_server.face3d.landmark_embedding import load_flame_masks  # noqa: E402
 from ned_server.face3d.sliders import TARGETS, eyeball_front_points, fit_slider_basis  # noqa: E402
 from ned_server.manipulator.sliders import SliderRig, apply_sliders  # noqa: E402
 
-REGIONS = {"mouth": list(range(48, 68)), "brows": list(range(17, 27)), "eyes": list(range(36, 48))}
-OWN_REGION = {"smile": "mouth", "mouth_corners": "mouth", "pout": "mouth", "purse": "mouth", "brow_raise": "brows",
-              "brow_furrow": "brows", "eye_open": "eyes", "blink": "eyes"}
+MOUTH = list(range(48, 68))
 LIP_PAIRS = ((61, 67), (62, 66), (63, 65))
 UPPER_LIDS, LOWER_LIDS = [37, 38, 43, 44], [41, 40, 47, 46]
 
@@ -107,7 +105,7 @@ def measure(name: str, value: float, base, moved, iod_px: float, eye_radius_px: 
     out: dict[str, float] = {}
     if name in TARGETS:
         spec = TARGETS[name]
-        region = REGIONS[OWN_REGION[name]]
+        region = list(spec.region)  # the landmarks the slider is allowed to move (face3d.sliders)
         moved_pts = [i for i in spec.moves if any(spec.moves[i])] + [i for i, _ in spec.towards]
         motion = np.linalg.norm(d[..., :2], axis=-1)  # (T, 68) image-plane motion
         if name == "pout":
@@ -119,31 +117,31 @@ def measure(name: str, value: float, base, moved, iod_px: float, eye_radius_px: 
         corners_up = -(d[:, [48, 54], 1]).mean()
         if name == "smile":
             ok = s * corners_up > 0 and s * (width1 - width0).mean() > 0
-            size = corners_up / (0.08 * iod_px * abs(value))
+            size = s * corners_up / (0.08 * iod_px * abs(value))
         elif name == "mouth_corners":
             ok = s * corners_up > 0
-            size = corners_up / (0.08 * iod_px * abs(value))
+            size = s * corners_up / (0.08 * iod_px * abs(value))
         elif name == "pout":
             toward = -(d[:, 48:60, 2]).mean()  # depth: smaller is nearer
             ok = s * toward > 0
-            size = toward / (0.05 * iod_px * abs(value))
+            size = s * toward / (0.05 * iod_px * abs(value))
         elif name == "purse":
             narrower = (width0 - width1).mean()
             ok = s * narrower > 0
-            size = narrower / (0.10 * iod_px * abs(value))
+            size = s * narrower / (0.10 * iod_px * abs(value))
         elif name == "brow_raise":
             up = -(d[:, 17:27, 1].mean(1) - d[:, 36:48, 1].mean(1)).mean()
             ok = s * up > 0
-            size = up / (0.06 * iod_px * abs(value))
+            size = s * up / (0.06 * iod_px * abs(value))
         elif name == "brow_furrow":
             together = ((lm0[:, 22, 0] - lm0[:, 21, 0]) - (lm1[:, 22, 0] - lm1[:, 21, 0])).mean()
             ok = s * together > 0
-            size = together / (0.06 * iod_px * abs(value))
+            size = s * together / (0.06 * iod_px * abs(value))
         elif name == "eye_open":
             lid0 = (lm0[:, LOWER_LIDS, 1] - lm0[:, UPPER_LIDS, 1]).mean(1)
             lid1 = (lm1[:, LOWER_LIDS, 1] - lm1[:, UPPER_LIDS, 1]).mean(1)
             ok = s * (lid1 - lid0).mean() > 0
-            size = (lid1 - lid0).mean() / (0.04 * iod_px * abs(value))
+            size = s * (lid1 - lid0).mean() / (0.04 * iod_px * abs(value))
         else:  # blink: the lids end (nearly) shut
             lid0 = (lm0[:, LOWER_LIDS, 1] - lm0[:, UPPER_LIDS, 1]).mean(1)
             lid1 = (lm1[:, LOWER_LIDS, 1] - lm1[:, UPPER_LIDS, 1]).mean(1)
@@ -192,7 +190,7 @@ def measure(name: str, value: float, base, moved, iod_px: float, eye_radius_px: 
         change = (opening(lm1) - opening(lm0)).mean()
         out["ok"] = float(s * change > 0)
         out["size"] = 1.0
-        keep = list(range(0, 17)) + REGIONS["mouth"]
+        keep = list(range(0, 17)) + MOUTH
         motion = np.linalg.norm(d[..., :2], axis=-1)
         out["leakage"] = float(np.delete(motion, keep, axis=1).max() / max(motion[:, 48:68].mean(), 1e-9))
     return out
@@ -233,7 +231,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a short clip (under a minute)")
     parser.add_argument("--frames", type=int, default=0)
     args = parser.parse_args()
-    frames = args.frames or (40 if args.quick else 200)
+    frames = args.frames or (24 if args.quick else 200)
     t0 = time.perf_counter()
     actor, layer, shape, e51, pose, camera, size = build_clip(frames)
     rig = SliderRig(layer, fit_slider_basis(layer))
