@@ -327,3 +327,36 @@ def test_training_runs_to_the_end(fake) -> None:
     assert ("bob", "bob") in host.actor_choices(host.server_info(conn(fake.address)))
     with pytest.raises(host.HostError, match="Track"):
         host.train_actor(conn(fake.address), pb.TrainActorRequest(actor_id="bob"))
+
+
+# ============================================================================ face sliders
+def test_face_sliders_become_animatable_knobs_in_their_own_group(fake) -> None:
+    specs = {s.name: s for s in specs_of(fake)}
+    smile, gaze = specs["slider_smile"], specs["slider_gaze_horizontal"]
+    assert smile.group == gaze.group == "sliders" and smile.animatable and gaze.animatable
+    assert (gaze.minimum, gaze.maximum, gaze.default) == (-20, 20, 0) and "degrees" in gaze.tooltip
+    assert smile.label == "smile"
+
+
+def test_face_sliders_are_sent_as_curves_only_when_moved(fake) -> None:
+    specs = specs_of(fake)
+    untouched = host.manipulate_settings(specs, Values({"emotion": "happy", "slider_smile": 0.0}), first=1, last=11,
+                                         actor_id="anna")
+    assert not untouched.sliders  # at the default: not sent
+    values = Values({"emotion": "happy", "slider_smile": 0.4}, {"slider_gaze_horizontal": {1: 0.0, 6: 10.0, 11: 10.0}})
+    s = host.manipulate_settings(specs, values, first=1, last=11, actor_id="anna")
+    curves = {c.name: [(k.frame, round(k.value, 4)) for k in c.keys] for c in s.sliders}
+    assert curves == {"smile": [(1, 0.4)], "gaze_horizontal": [(1, 0.0), (6, 10.0), (11, 10.0)]}
+
+
+def test_the_cli_reads_a_slider_keys_file(tmp_path: Path) -> None:
+    from ned_plugin.slider_keys import SliderKeysError, read_slider_keys
+
+    path = tmp_path / "keys.json"
+    path.write_text('{"smile": [[1001, 0], [1024, 0.8]], "slider_gaze_horizontal": 5}')
+    curves = {c.name: [(k.frame, round(k.value, 4)) for k in c.keys] for c in read_slider_keys(path)}
+    assert curves == {"smile": [(1001, 0.0), (1024, 0.8)], "gaze_horizontal": [(0, 5.0)]}
+    for bad in ('[1, 2]', '{"smile": [[1, 2, 3]]}', '{"smile": "lots"}', "not json"):
+        path.write_text(bad)
+        with pytest.raises(SliderKeysError):
+            read_slider_keys(path)

@@ -145,6 +145,9 @@ def test_render_button_writes_plates_and_wires_read_and_merge(fake, script) -> N
     node["intensity"].setValueAt(1.0, 1004)
     node["matte_erode"].setValue(3.0)
     node["mix_happy"].setValue(0.6)
+    node["slider_smile"].setValueAt(0.0, 1001)  # a face slider keyed in the Face tab
+    node["slider_smile"].setValueAt(0.8, 1004)
+    node["slider_gaze_horizontal"].setValue(5.0)
     press(node, "render")
     assert "running" in node["status"].value()
     finish(node)
@@ -161,6 +164,8 @@ def test_render_button_writes_plates_and_wires_read_and_merge(fake, script) -> N
     assert sent.actor_id == "anna" and sent.emotion.emotion == "angry" and sent.blend.erode == 3.0
     assert [(k.frame, round(k.intensity, 3)) for k in sent.emotion.keys] == [(1001, 0.0), (1004, 1.0)]
     assert dict(sent.emotion.keys[0].mix) == pytest.approx({"happy": 0.6})
+    assert {c.name: [(k.frame, round(k.value, 3)) for k in c.keys] for c in sent.sliders} == {
+        "smile": [(1001, 0.0), (1004, 0.8)], "gaze_horizontal": [(1001, 5.0)]}
     # the graph inside the group: Input1 (B) and the plates' Read (A) into a Merge (over) -> Output1
     node.begin()
     try:
@@ -356,7 +361,7 @@ def test_knob_layout_is_what_the_panel_shows(fake, script) -> None:
     assert "ned_nuke.button('render')" in node["render"].command
     director.connect(node, ui=False)
     tabs = [n for n, k in node.knobs().items() if isinstance(k, nuke.Tab_Knob)]
-    assert tabs == ["ned", "ned_emotion", "ned_matte"]
+    assert tabs == ["ned", "ned_emotion", "ned_matte", "ned_face"]
 
 
 def test_nuke_calls_stay_in_the_thin_file() -> None:

@@ -91,13 +91,14 @@ def mix_knob(emotion: str) -> str:
 
 
 def knob_specs(info: pb.ServerInfo) -> list[KnobSpec]:
-    """The node's controls for this server: its parameters, then one mix weight per emotion."""
+    """The node's controls for this server: its parameters, one mix weight per emotion, then the face sliders."""
     specs: list[KnobSpec] = []
+    sliders: list[KnobSpec] = []
     for prm in info.parameters:
         if is_slider(prm.name):  # face sliders: every one the server offers, animatable, in their own group
-            specs.append(KnobSpec(name=prm.name, label=slider_label(prm.name), kind="float", minimum=prm.minimum,
-                                  maximum=prm.maximum, default=prm.default_value, animatable=True,
-                                  tooltip=slider_tooltip(prm), group=SLIDER_GROUP))
+            sliders.append(KnobSpec(name=prm.name, label=slider_label(prm.name), kind="float", minimum=prm.minimum,
+                                    maximum=prm.maximum, default=prm.default_value, animatable=True,
+                                    tooltip=slider_tooltip(prm), group=SLIDER_GROUP))
             continue
         target = PARAMETER_TARGETS.get(prm.name)
         if target is None:
@@ -121,7 +122,7 @@ def knob_specs(info: pb.ServerInfo) -> list[KnobSpec]:
             tooltip=f"weight of '{emotion}' in an emotion mix; when any weight is above 0 the mix "
                     "replaces the single emotion",
         ))
-    return specs
+    return specs + sliders
 
 
 def actor_choices(info: pb.ServerInfo | Iterable[pb.ActorInfo]) -> list[tuple[str, str]]:

@@ -40,6 +40,11 @@ PARAMETERS = (
     pb.ParameterInfo(name="preroll", minimum=0, maximum=500, default_value=0),
     pb.ParameterInfo(name="compression", choices=("zip", "piz", "dwaa"), default_choice="zip"),
     pb.ParameterInfo(name="pixel_type", choices=("half", "float"), default_choice="half"),
+    # face sliders (issue 19): two of the server's, enough for the nodes to build and key them
+    pb.ParameterInfo(name="slider_smile", minimum=-1, maximum=1, default_value=0, animatable=True, unit="action",
+                     description="smile"),
+    pb.ParameterInfo(name="slider_gaze_horizontal", minimum=-20, maximum=20, default_value=0, animatable=True,
+                     unit="degrees", description="gaze to the image's right"),
     pb.ParameterInfo(name="from_the_future", minimum=0, maximum=1, default_value=0.5),  # unknown to nodes
 )
 

@@ -1,0 +1,80 @@
+"""Face sliders through real gRPC: GetInfo lists them, Manipulate applies them, a one-frame preview
+shows them, bad ones are refused with INVALID_ARGUMENT and the server keeps serving."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ned_plugin.client import NedClientError
+from ned_plugin.exr import decode_exr
+from ned_plugin.wire import pb
+from tests.pipeline_assets import synthetic_shot, write_tiny_actor, write_tiny_manipulator
+
+
+@pytest.fixture(scope="module")
+def shot():
+    return synthetic_shot(frames=12, size=128, seed=7)
+
+
+@pytest.fixture
+def tracked(client, server, shot):
+    write_tiny_manipulator(server.config.models_dir)
+    write_tiny_actor(server.config.store_dir, "anna")
+    settings = pb.TrackSettings(shot_id="sh020")
+    for frame, pts in shot.landmarks.items():
+        settings.landmarks.add(frame=frame, points=pts.reshape(-1).tolist())
+    client.track(shot.frames, settings)
+    return "sh020"
+
+
+def _plates(client, sliders=(), **kw) -> dict[int, bytes]:
+    settings = pb.ManipulateSettings(shot_id="sh020", actor_id="anna", emotion=pb.EmotionControl(emotion="happy"),
+                                     **kw)
+    settings.sliders.extend(sliders)
+    return {p.header.frame: p.exr for p in client.manipulate(settings)}
+
+
+def _curve(name: str, *keys: tuple[int, float]) -> pb.SliderCurve:
+    curve = pb.SliderCurve(name=name)
+    for frame, value in keys:
+        curve.keys.add(frame=frame, value=value)
+    return curve
+
+
+def _rgb(exr: bytes) -> np.ndarray:
+    return decode_exr(exr).pixels.astype(np.float32)[..., :3]
+
+
+def test_get_info_lists_every_slider_with_its_range_and_unit(client):
+    info = client.info()
+    sliders = {p.name: p for p in info.parameters if p.name.startswith("slider_")}
+    assert {"slider_smile", "slider_gaze_horizontal", "slider_head_yaw", "slider_jaw_offset", "slider_blink"} <= set(
+        sliders)
+    for p in sliders.values():
+        assert p.animatable and p.unit and p.minimum < p.maximum
+
+
+def test_sliders_change_the_plates_and_a_one_frame_preview_shows_them(client, tracked):
+    plain = _plates(client)
+    at_default = _plates(client, [_curve("smile", (1001, 0.0))])
+    assert at_default == plain  # a slider at its default changes nothing
+    moved = _plates(client, [_curve("jaw_offset", (1001, 0.0), (1012, 10.0)), _curve("gaze_horizontal", (0, 20.0))])
+    assert moved.keys() == plain.keys()
+    diff = [np.abs(_rgb(moved[f]) - _rgb(plain[f])).max() for f in plain
+            if plain[f] and moved[f] and decode_exr(plain[f]).data_window == decode_exr(moved[f]).data_window]
+    assert diff and max(diff) > 0
+    # preview: one frame from the cached track, the same request narrowed to it
+    preview = _plates(client, [_curve("gaze_horizontal", (0, 20.0))], range=pb.FrameRange(first=1006, last=1006),
+                      preroll=2)
+    preview_plain = _plates(client, range=pb.FrameRange(first=1006, last=1006), preroll=2)
+    assert list(preview) == [1006] and preview[1006] != preview_plain[1006]
+
+
+def test_bad_sliders_are_refused_and_the_server_keeps_serving(client, tracked):
+    for curve, words in ((_curve("grin", (0, 1.0)), "unknown face slider"), (_curve("smile", (0, 3.0)), "out of range"),
+                         (_curve("smile"), "no keys")):
+        with pytest.raises(NedClientError) as err:
+            _plates(client, [curve])
+        assert err.value.code == "INVALID_ARGUMENT" and words in str(err.value), (curve, err.value)
+    assert len(_plates(client, range=pb.FrameRange(first=1001, last=1002), preroll=0)) == 2
