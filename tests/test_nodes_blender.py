@@ -140,6 +140,7 @@ def test_track_and_render_add_the_face_strip_above(blender_python, fake, tmp_pat
     # the panel draws the server's controls, and a progress bar with Cancel while work runs
     drawn = [tuple(item) for item in facts["panel_before"]]
     assert ("prop", "emotion") in drawn and ("prop", "mix_sad") in drawn and ("prop", "actor") in drawn
+    assert ("prop", "slider_smile") in drawn and ("prop", "slider_gaze_horizontal") in drawn
     assert ("operator", "ned.render") in drawn and not any(kind == "progress" for kind, _ in drawn)
     busy = [tuple(item) for item in facts["panel_busy"]]
     assert any(kind == "progress" for kind, _ in busy) and ("operator", "ned.cancel") in busy
@@ -160,6 +161,9 @@ def test_track_and_render_add_the_face_strip_above(blender_python, fake, tmp_pat
     assert [(k.frame, round(k.intensity, 3)) for k in sent.emotion.keys] != []
     assert sent.emotion.keys[0].intensity == pytest.approx(0.0) and sent.emotion.keys[-1].intensity == \
         pytest.approx(1.5)
+    smile = {c.name: c for c in sent.sliders}["smile"]  # the keyed face slider became a curve
+    assert smile.keys[0].value == pytest.approx(0.0) and smile.keys[-1].value == pytest.approx(0.6)
+    assert "gaze_horizontal" not in {c.name for c in sent.sliders}  # left at its default: not sent
     # the result: an image strip on the channel above, Alpha Over, premultiplied linear, same frames
     strips = {s["name"]: s for s in facts["strips"]}
     face = strips["plate.ned"]

@@ -160,6 +160,11 @@ def render_scenario(cfg: dict, addon) -> dict:  # type: ignore[no-untyped-def]
     params.keyframe_insert("intensity", frame=cfg["first"])
     params.intensity = 1.5
     params.keyframe_insert("intensity", frame=cfg["last"])
+    if "slider_smile" in facts["params"]:  # a face slider keyed like any Blender property
+        params.slider_smile = 0.0
+        params.keyframe_insert("slider_smile", frame=cfg["first"])
+        params.slider_smile = 0.6
+        params.keyframe_insert("slider_smile", frame=cfg["last"])
     facts["panel_before"] = draw_panel(addon)
     facts["track"] = op(bpy.ops.ned.track)
     facts["panel_busy"] = draw_panel(addon)
