@@ -78,3 +78,23 @@ def test_bad_sliders_are_refused_and_the_server_keeps_serving(client, tracked):
             _plates(client, [curve])
         assert err.value.code == "INVALID_ARGUMENT" and words in str(err.value), (curve, err.value)
     assert len(_plates(client, range=pb.FrameRange(first=1001, last=1002), preroll=0)) == 2
+
+
+def test_cli_keys_file_and_one_frame_preview(client, server, tracked, tmp_path, capsys):
+    from ned_plugin.cli import main
+
+    address = f"127.0.0.1:{server.port}"
+    keys = tmp_path / "sliders.json"
+    keys.write_text('{"smile": [[1001, 0.0], [1012, 0.8]], "gaze_horizontal": 10}')
+    out = tmp_path / "out" / "sh020.####.exr"
+    assert main(["manipulate", "--shot-id", "sh020", "--actor", "anna", "--emotion", "happy", "--sliders", str(keys),
+                 "--output", str(out), "--server", address, "--progress", "none"]) == 0
+    assert len(list(out.parent.glob("*.exr"))) == 12
+    preview = tmp_path / "preview" / "p.####.exr"
+    assert main(["manipulate", "--shot-id", "sh020", "--actor", "anna", "--emotion", "happy", "--sliders", str(keys),
+                 "--preview", "1006", "--output", str(preview), "--server", address, "--progress", "none"]) == 0
+    assert [p.name for p in preview.parent.glob("*.exr")] == ["p.1006.exr"]
+    keys.write_text('{"smile": "lots"}')
+    with pytest.raises(SystemExit, match="smile"):
+        main(["manipulate", "--shot-id", "sh020", "--actor", "anna", "--emotion", "happy", "--sliders", str(keys),
+              "--output", str(out), "--server", address])

@@ -22,6 +22,7 @@ from .exr import Frame, Window, encode_exr
 from .host import write_atomic
 from .landmarks_io import read_landmarks
 from .plate_files import PlateFiles
+from .preview import preview_settings
 from .sequence import expand_pattern, find_sequence, parse_frame_range
 from .slider_keys import SliderKeysError, read_slider_keys
 from .wire import pb
@@ -186,6 +187,9 @@ def manipulate_main(argv: list[str]) -> int:
     p.add_argument("--output", required=True, help="output sequence, e.g. out/sh010_happy.####.exr")
     p.add_argument("--compression", default="")
     p.add_argument("--pixel-type", choices=("half", "float"), default="")
+    p.add_argument("--preview", type=int, metavar="FRAME",
+                   help="render this one frame from the shot the server has tracked (--shot-id): a fast look at "
+                        "an emotion or face-slider change")
     p.add_argument("--send-frames", action="store_true",
                    help="send the plates even if the server has the shot (default: only when it does not)")
     args = p.parse_args(argv)
@@ -212,6 +216,11 @@ def manipulate_main(argv: list[str]) -> int:
     wanted: list[int] = parse_frame_range(args.frames) if args.frames else []
     if wanted:
         settings.range.first, settings.range.last = min(wanted), max(wanted)
+    if args.preview is not None:
+        if not args.shot_id:
+            p.error("--preview renders from the tracked shot: give its --shot-id (track it first)")
+        settings = preview_settings(settings, args.preview, args.preroll)
+        args.pattern = None  # nothing to send: the server has the shot
     frames: PlateFiles | tuple = ()
     written = 0
     cancel = CancelToken()
