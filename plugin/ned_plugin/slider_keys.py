@@ -18,9 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from .parameters import SLIDER_PREFIX  # GetInfo's parameter names of the face sliders
 from .wire import pb
 
-SLIDER_PREFIX = "slider_"  # GetInfo's parameter names of the face sliders (ned_server.parameters)
 SLIDER_GROUP = "sliders"
 TOLERANCE = 1e-4
 
