@@ -139,11 +139,12 @@ def manipulate_track(
     i0, i1 = frame_range(track, settings.first, settings.last)
     with timed("translate"):
         expression = manipulator.translate(track.expression51, settings.control, first_frame=int(track.frames[0]))
+    posed = track  # the face to draw: the track with the sliders' pose and pupils (``track`` stays the original)
     if settings.sliders:
         if slider_rig is None:
             raise InvalidInput("face sliders were asked for but this server has no slider directions for its model")
         with timed("sliders"):
-            expression, track = slide_track(slider_rig, track, expression, settings.sliders,
+            expression, posed = slide_track(slider_rig, track, expression, settings.sliders,
                                             settings.control.speech_preservation)
     matte_filter = TemporalMatteFilter(settings.composite.temporal_sigma)
     reach = matte_filter.radius
@@ -198,7 +199,7 @@ def manipulate_track(
             raise Cancelled("Manipulate was cancelled")
         indices = np.arange(b0, min(b0 + BLOCK, stop + 1))
         with timed("condition"):
-            cond = conditioner.render(track, indices, expression51=expression[indices])
+            cond = conditioner.render(posed, indices, expression51=expression[indices])
         with timed("render"):
             rendered = stream.render(cond.conditioning, cond.face_masks)
         for k, index in enumerate(indices):
