@@ -33,13 +33,14 @@ import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from ned_plugin.files import write_bytes
 from ned_server.face3d.camera import project_orthographic
 from ned_server.face3d.flame import FlameLayer
-from ned_server.face3d.model_file import atomic_write_bytes
 from ned_server.face3d.rotations import batch_rodrigues, euler_to_rotation_matrix, rotation_matrix_to_axis_angle
 
 log = logging.getLogger(__name__)
@@ -220,8 +221,9 @@ def slider_basis_for(layer: FlameLayer, model_file: Path, landmarks_file: Path) 
     basis = fit_slider_basis(layer, fingerprint)
     try:
         buf = io.BytesIO()
-        np.savez(buf, **basis.to_arrays())
-        atomic_write_bytes(path, buf.getvalue())
+        arrays: dict[str, Any] = basis.to_arrays()  # Any: savez's keyword arguments are its arrays
+        np.savez(buf, **arrays)
+        write_bytes(path, buf.getvalue())
     except OSError as exc:
         log.warning("face sliders fitted but not stored beside the model (%s): %s", path, exc)
     return basis
