@@ -64,6 +64,10 @@ def test_sliders_change_the_plates_and_a_one_frame_preview_shows_them(client, tr
     diff = [np.abs(_rgb(moved[f]) - _rgb(plain[f])).max() for f in plain
             if plain[f] and moved[f] and decode_exr(plain[f]).data_window == decode_exr(moved[f]).data_window]
     assert diff and max(diff) > 0
+    # a farm chunk with keyed sliders renders the very frames of the full run (keys are shot frame numbers)
+    chunk = _plates(client, [_curve("jaw_offset", (1001, 0.0), (1012, 10.0)), _curve("gaze_horizontal", (0, 20.0))],
+                    range=pb.FrameRange(first=1005, last=1008), preroll=25)
+    assert list(chunk) == [1005, 1006, 1007, 1008] and all(chunk[f] == moved[f] for f in chunk)
     # preview: one frame from the cached track, the same request narrowed to it
     preview = _plates(client, [_curve("gaze_horizontal", (0, 20.0))], range=pb.FrameRange(first=1006, last=1006),
                       preroll=2)
