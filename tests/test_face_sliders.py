@@ -193,7 +193,7 @@ def _opening(lm):
 
 
 def test_mouth_sliders_at_their_extremes_keep_the_speech(layer, rig):
-    e51, pose, camera, shape = _face(layer)
+    e51, pose, camera, shape = _face(layer, n=20)
     pupils = np.zeros((len(e51), 2, 2), np.float32)
     original = _opening(_landmarks(layer, shape, e51, pose, camera))
     n = len(e51)

@@ -88,6 +88,9 @@ def test_cli_keys_file_and_one_frame_preview(client, server, tracked, tmp_path, 
     from ned_plugin.cli import main
 
     address = f"127.0.0.1:{server.port}"
+    assert main(["info", "--server", address]) == 0
+    listed = capsys.readouterr().out
+    assert "face sliders" in listed and "gaze_horizontal" in listed and "degrees" in listed
     keys = tmp_path / "sliders.json"
     keys.write_text('{"smile": [[1001, 0.0], [1012, 0.8]], "gaze_horizontal": 10}')
     out = tmp_path / "out" / "sh020.####.exr"

@@ -22,6 +22,7 @@ from importlib.metadata import EntryPoint, entry_points
 
 from . import __version__
 from .client import ConnectionSettings, NedClient, NedClientError, ProgressInfo
+from .parameters import SLIDER_PREFIX
 
 EXIT_CODES = {
     "INVALID_ARGUMENT": 2, "NOT_FOUND": 2, "OUT_OF_RANGE": 2,
@@ -158,6 +159,12 @@ def _info(args: argparse.Namespace) -> int:
     print("model assets:")
     for a in info.assets:
         print(f"  {a.name:<18} {'found' if a.found else 'MISSING'}  {a.path}")
+    sliders = [p for p in info.parameters if p.name.startswith(SLIDER_PREFIX)]
+    if sliders:
+        print("face sliders (ned manipulate --sliders):")
+        for p in sliders:
+            name = p.name.removeprefix(SLIDER_PREFIX)
+            print(f"  {name:<16} {p.minimum:g}..{p.maximum:g} {p.unit:<8} {p.description}")
     return 0
 
 
