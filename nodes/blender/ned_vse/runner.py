@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ class Active:
     job: Any  # ned_plugin.host.BackgroundJob
     finish: Callable[[bpy.types.Scene, Any], str]  # (scene, result) -> status line
     # main-thread steps before the job: yields (done, total); None once done
-    prepare: Iterator[tuple[int, int]] | None = None
+    prepare: Generator[tuple[int, int], None, None] | None = None
     prepare_error: BaseException | None = None
     cancelled: bool = False
 
@@ -45,7 +45,7 @@ def busy(scene: bpy.types.Scene) -> bool:
 
 
 def start(scene: bpy.types.Scene, action: str, work: Callable, finish: Callable,
-          prepare: Iterator[tuple[int, int]] | None = None) -> None:
+          prepare: Generator[tuple[int, int], None, None] | None = None) -> None:
     """Run ``work`` on a worker thread (after ``prepare``'s main-thread steps, if any), then
     ``finish(scene, result)`` on the main thread. Returns at once."""
     from ned_plugin.host import BackgroundJob
