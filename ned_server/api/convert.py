@@ -94,7 +94,7 @@ def manipulate_request(s: pb.ManipulateSettings) -> ManipulateRequest:
         shot_id=s.shot_id, colour=colour_request(s.colour), first=first, last=last,
         preroll=_optional(s, "preroll"), compression=(s.output.compression or "zip").lower(),
         pixel_type=(s.output.pixel_type or "half").lower(), face_id=_optional(s, "face_id"),
-        frame_count=int(s.frame_count),
+        frame_count=int(s.frame_count), render=(s.render or parameter("render").default_choice).strip().lower(),
     )
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ned_plugin.colour import Colour, ColourError, plate_colour
-from ned_plugin.parameters import COMPRESSIONS, PIXEL_TYPES, parameter
+from ned_plugin.parameters import COMPRESSIONS, PIXEL_TYPES, RENDER_MODES, parameter
 from ned_server import __version__
 from ned_server.config import ServerConfig, resolve_device
 from ned_server.domains import EMOTIONS
@@ -206,6 +206,9 @@ class Pipeline:
             raise InvalidInput(f"unknown EXR compression {request.compression!r}; use one of {', '.join(COMPRESSIONS)}")
         if request.pixel_type not in PIXEL_TYPES:
             raise InvalidInput(f"unknown pixel type {request.pixel_type!r}; use half or float")
+        if request.render not in RENDER_MODES:
+            raise InvalidInput(f"unknown render mode {request.render!r}; use one of {', '.join(RENDER_MODES)} "
+                               "(hybrid: full-resolution warp + neural mouth and eyes)")
         preroll = parameter("preroll")
         pre = int(preroll.default if request.preroll is None else request.preroll)
         if not preroll.minimum <= pre <= preroll.maximum:
@@ -218,7 +221,7 @@ class Pipeline:
         manipulator = self.models.manipulator()
         resolve_schedule(request.control, 1, manipulator.emotions)  # a bad control fails before any frame
         settings = ReenactSettings(request.control, request.composite, request.first, request.last, pre,
-                                   request.compression, request.pixel_type)
+                                   request.compression, request.pixel_type, request.render)
 
         def work(emit: Emit, stopped: StopCheck) -> ManipulateDone:
             shot = self._shot(frames, request.shot_id, request.frame_count, emit, stopped, "Manipulate")

@@ -40,6 +40,7 @@ PARAMETERS = (
     pb.ParameterInfo(name="preroll", minimum=0, maximum=500, default_value=0),
     pb.ParameterInfo(name="compression", choices=("zip", "piz", "dwaa"), default_choice="zip"),
     pb.ParameterInfo(name="pixel_type", choices=("half", "float"), default_choice="half"),
+    pb.ParameterInfo(name="render", choices=("hybrid", "warp", "neural"), default_choice="hybrid"),
     pb.ParameterInfo(name="from_the_future", minimum=0, maximum=1, default_value=0.5),  # unknown to nodes
 )
 
