@@ -196,7 +196,7 @@ def test_hybrid_blends_the_neural_face_only_where_the_warp_cannot_explain_the_fr
     old, new, f = two_layers(front_shift=12.0)
     with WarpMapper(f, feather_px=6.0) as mapper:
         maps = mapper.maps(new, old, BOX)
-    x, y, w, h = BOX
+    x, y, w, _ = BOX
     S = 64
     # a renderer face covering the whole box in an aligned crop that is the box itself (A = translate)
     A = np.array([[1.0, 0.0, -x], [0.0, 1.0, -y]]) * (S / w)

@@ -72,14 +72,14 @@ def test_plates_arrive_in_frame_order_premultiplied_with_matte_and_cropped(clien
         assert alpha.max() > 0.99 and alpha.min() == 0.0
         assert np.all(px[..., :3][alpha == 0] == 0)  # premultiplied: nothing where the matte is 0
         uv = frame.layer("stmap")
-        assert uv.dtype == np.float32 and 0.0 < uv.min() and uv.max() < 1.0  # source pixels inside the frame
+        assert uv.dtype == np.float32 and uv.min() > 0.0 and uv.max() < 1.0  # source pixels inside the frame
         neural_alpha = px[..., frame.channels.index("neural.A")]
         assert np.all(alpha[neural_alpha > 0] == 1.0)  # the neural face only inside the edit
 
 
 def test_render_modes_neural_is_the_papers_plate_warp_needs_no_renderer(client, tracked):
     neural, _ = _run(client, render="neural")
-    warp, stages = _run(client, render="warp")
+    warp, _ = _run(client, render="warp")
     assert len(neural) == len(warp) == 24
     for n, w in zip(neural, warp):
         if not n.header.tracked:

@@ -57,7 +57,8 @@ def resample(image: torch.Tensor, offset: torch.Tensor, moved: torch.Tensor, mod
     """``image`` (1, C, h, w) sampled at every pixel centre + ``offset`` (h, w, 2) px, edges clamped.
 
     Bicubic is torch's (and OpenCV's INTER_CUBIC): cubic convolution with a = -0.75, which keeps
-    more of the plate's detail than Keys' a = -0.5 at the price of a slight overshoot. Pixels where ``moved`` (h, w) is False are copied, bit for bit. Bicubic overshoot is clamped to
+    more of the plate's detail than Keys' a = -0.5 at the price of a slight overshoot. Pixels where
+    ``moved`` (h, w) is False are copied, bit for bit. Bicubic overshoot is clamped to
     the image's own range, so a scene-linear plate gets no negative ringing next to a highlight.
     """
     if image.ndim != 4 or image.shape[0] != 1:
@@ -93,7 +94,7 @@ def resample(image: torch.Tensor, offset: torch.Tensor, moved: torch.Tensor, mod
 
 def dilate(mask: torch.Tensor, radius: float) -> torch.Tensor:
     """Grey-level dilation of a (B, 1, h, w) mask by a square of ``radius`` px (one max-pool)."""
-    r = max(0, int(round(radius)))
+    r = max(0, round(radius))
     if r == 0:
         return mask
     rows = F.max_pool2d(mask, (1, 2 * r + 1), stride=1, padding=(0, r))  # separable: 2 (2r+1) taps, not (2r+1)^2

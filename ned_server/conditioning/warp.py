@@ -39,8 +39,8 @@ from ned_server.conditioning.validation import check_faces
 RASTER_OFFSET = 0.5  # OpenCV pixel centres (integers) -> the rasteriser's (j + 0.5)
 SIZE_STEP = 128  # raster targets are rounded up to this, so a box that changes by a pixel reuses them
 SNAP_PX = 1e-3  # a vertex that moved less than this (plate px) did not move
-MIN_MOVE_PX = 0.05
-SPECK_PX = 6  # hidden-surface islands smaller than this many pixels are depth ties, not reveals  # a hole of the silhouette is neural only where the map moves it more than this
+MIN_MOVE_PX = 0.05  # a hole of the silhouette is neural only where the map moves it more than this
+SPECK_PX = 6  # hidden-surface islands smaller than this many pixels are depth ties, not reveals
 
 
 @dataclass
@@ -205,7 +205,7 @@ class WarpMapper:
         occluded = inside & (depth_then[ys, xs] > visible_depth + self.occlusion_px)
         out[ys[occluded], xs[occluded]] = 1
         # specks of a few pixels are depth ties along creases, not reveals (a thin strip under a lid is)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(out, connectivity=8)
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(out, connectivity=8)
         keep = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= SPECK_PX)
         keep = keep[keep > 0]
         return np.isin(labels, keep) if keep.size else np.zeros((h, w), bool)

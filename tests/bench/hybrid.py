@@ -39,15 +39,15 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see tests/bench/composite.py
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import cv2
+import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ned_server.composite.align import Box, warp_affine  # noqa: E402
+from ned_server.composite.align import warp_affine  # noqa: E402
 from ned_server.composite.config import CompositeConfig  # noqa: E402
 from ned_server.composite.edit import edit_face, edit_plate  # noqa: E402
 from ned_server.composite.plate import composite_frame, over, plate_box  # noqa: E402
