@@ -237,6 +237,23 @@ def _edit_track(store: Store, shot: Shot, track: ShotTrack, expression: np.ndarr
     frame_size = (display[3], display[2])
     total = i1 - i0 + 1
     done = 0
+    posed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def head_pair(index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The head posed with the tracked and with the new expression (plate px), posed BLOCK frames
+        at a time (one FLAME call for both expressions of the block). Blocks sit at fixed positions of
+        the shot, so a farm chunk poses every frame in the same batch as a full run (bit-equal plates)."""
+        if index not in posed:
+            b0 = index - index % BLOCK
+            block = np.arange(b0, min(b0 + BLOCK, len(track)))
+            block = block[track.tracked[block] & ~still[block]]
+            both = np.concatenate([block, block])
+            e51 = np.concatenate([track.expression51[block], expression[block]])
+            verts = conditioner.plate_vertices(track, both, e51)
+            for k, i in enumerate(block):
+                posed[int(i)] = verts[k], verts[len(block) + k]
+        return posed.pop(index)
+
     mapper = WarpMapper(conditioner.faces, feather_px=max(8.0, 2.0 * cfg.feather_px),
                         reveal_vertices=conditioner.reveal_vertices)
     faces: dict[int, np.ndarray] = {}
@@ -256,9 +273,8 @@ def _edit_track(store: Store, shot: Shot, track: ShotTrack, expression: np.ndarr
             if still[index]:
                 maps = WarpMaps.identity_maps(box.as_tuple())
             else:
-                pair = conditioner.plate_vertices(track, np.array([index, index]),
-                                                  np.stack([track.expression51[index], expression[index]]))
-                maps = mapper.maps(pair[1], pair[0], box.as_tuple())
+                old, new = head_pair(index)
+                maps = mapper.maps(new, old, box.as_tuple())
         with timed("decode"):
             original = read_region(store, shot, number, box)
         with timed("blend"):
