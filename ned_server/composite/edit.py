@@ -137,7 +137,8 @@ def _neural_region(neural: np.ndarray, reach: int) -> tuple[slice, slice] | None
 
 
 def edit_face(original: torch.Tensor, box: Box, offset: np.ndarray, moved: np.ndarray, neural: np.ndarray | None,
-              *, rendered: torch.Tensor | None = None, mask: torch.Tensor | None = None, A: object = None,
+              *, rendered: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+              A: np.ndarray | torch.Tensor | None = None,
               feather_px: float = 6.0, levels: int = 4) -> EditLayers:
     """The edit of one face box (see the module docstring). ``original`` (1, 3, h, w) on the device;
     ``rendered`` (3, S, S), ``mask`` (S, S) and ``A`` (plate -> aligned 2x3) for hybrid, else None.
@@ -155,7 +156,7 @@ def edit_face(original: torch.Tensor, box: Box, offset: np.ndarray, moved: np.nd
     src[..., 0] += np.arange(w, dtype=np.float32)[None, :] + box.x
     src[..., 1] += np.arange(h, dtype=np.float32)[:, None] + box.y
     layers = EditLayers(box, warped, mv[None, None].to(original.dtype), src)
-    if rendered is None or neural is None or mask is None:
+    if rendered is None or neural is None or mask is None or A is None:
         return layers
     face = rendered.to(dev, original.dtype)
     alpha = mask.to(dev, original.dtype)

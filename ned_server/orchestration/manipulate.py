@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -294,9 +294,11 @@ def _edit_track(store: Store, shot: Shot, track: ShotTrack, expression: np.ndarr
                               pixel_type=settings.pixel_type, float_channels=plate.float_channels)
         return PlateOut(number, True, plate.note, plate.data_window, plate.display_window, data)
 
-    def emit(ready: list) -> Iterator[PlateOut]:  # type: ignore[type-arg]
+    def emit(ready: Sequence[tuple[Hashable, torch.Tensor | None]]) -> Iterator[PlateOut]:
         nonlocal done
-        for index, mask in ready:
+        for key, mask in ready:
+            assert isinstance(key, int | np.integer), key  # the matte filter hands back the frame positions pushed
+            index = int(key)
             if i0 <= index <= i1:
                 yield finish(index, mask)
                 done += 1
@@ -325,10 +327,10 @@ def _edit_track(store: Store, shot: Shot, track: ShotTrack, expression: np.ndarr
                 cond = conditioner.render(track, indices, expression51=expression[indices])
             with timed("render"):
                 rendered = stream.render(cond.conditioning, cond.face_masks)
-            for k, index in enumerate(indices):
-                faces[int(index)] = rendered[k]
-                mask = torch.from_numpy(cond.face_masks[k]) if track.tracked[index] else None
-                yield from emit(matte_filter.push(int(index), mask))
+            for k, position in enumerate(indices):
+                faces[int(position)] = rendered[k]
+                mask = torch.from_numpy(cond.face_masks[k]) if track.tracked[position] else None
+                yield from emit(matte_filter.push(int(position), mask))
         yield from emit(matte_filter.flush())
     finally:
         mapper.close()
