@@ -304,7 +304,7 @@ def _empty(header) -> bytes:
     return empty_plate(header.display_window)
 
 
-def stmap_image(plate, size: tuple[int, int]) -> np.ndarray:  # type: ignore[no-untyped-def]
+def stmap_image(plate: Frame, size: tuple[int, int]) -> np.ndarray:
     """(H, W, 3) picture of a plate's STMap: (u, v, 0) with the identity map outside its data window,
     so the warp shows as a bend in an otherwise smooth gradient."""
     h, w = size
