@@ -76,6 +76,9 @@ def test_knob_specs_from_the_real_server(client) -> None:
     assert specs["emotion"].choices == tuple(info.emotions)
     assert specs["intensity"].default == 1.0 and specs["intensity"].animatable
     assert {"matte_erode", "matte_feather", "blend_method", "seed"} <= set(specs)
+    assert specs["render_mode"].choices == ("hybrid", "warp", "neural")  # the knob; "render" is the button
+    assert specs["render_mode"].default_choice == "hybrid"
+    assert list(info.render_modes) == ["hybrid", "warp", "neural"]
     assert "neutral" in host.server_summary(info) or "emotions" in host.server_summary(info)
 
 

@@ -187,6 +187,36 @@ def test_render_button_writes_plates_and_wires_read_and_merge(fake, script) -> N
     assert sorted(n.name() for n in node.nodes()) == ["Input1", "NED_merge", "NED_plates", "Output1"]
 
 
+def test_use_stmap_rebuilds_the_edit_from_the_plates_stmap_and_neural_layers(fake, script) -> None:
+    node = make_director(fake, script)
+    press(node, "connect")
+    assert node["render_mode"].value() == "hybrid"  # the full-resolution edit, offered from GetInfo
+    node["use_stmap"].setValue(True)
+    press(node, "render")
+    finish(node)
+    assert nuke.messages == []
+    assert fake.recorded.manipulate_settings[-1].render == "hybrid"
+    node.begin()
+    try:
+        read, merge, inp, stmap, alpha, premult, neural, over = (nuke.toNode(n) for n in (
+            "NED_plates", "NED_merge", "Input1", "NED_stmap", "NED_stmap_alpha", "NED_stmap_premult", "NED_neural",
+            "NED_neural_over"))
+    finally:
+        node.end()
+    # STMap(stmap = the plates' stmap layer, src = the plate) -> the plates' alpha -> Premult, the neural
+    # layer over it, and that over the plate
+    assert stmap.input(0) is read and stmap.input(1) is inp and stmap["uv"].value() == "stmap"
+    assert alpha.input(0) is stmap and alpha.input(1) is read and alpha["from0"].value() == "rgba.alpha"
+    assert premult.input(0) is alpha and neural.input(0) is read and neural["in"].value() == "neural"
+    assert over.input(0) is premult and over.input(1) is neural
+    assert merge.input(0) is inp and merge.input(1) is over
+    # switched off again: the plates' own RGBA is merged
+    node["use_stmap"].setValue(False)
+    press(node, "render")
+    finish(node)
+    assert merge.input(1) is read
+
+
 def test_input_that_is_not_an_exr_read_is_written_out_first(fake, script) -> None:
     node = make_director(fake, script)
     grade = nuke.nodes.Grade()

@@ -59,7 +59,10 @@ def test_plates_arrive_in_frame_order_premultiplied_with_matte_and_cropped(clien
             continue
         assert h.tracked and p.exr
         frame = decode_exr(p.exr)
-        assert frame.channels == ("R", "G", "B", "A", "matte.Y")
+        # hybrid (the default): the edit, its matte, the STMap and the neural layer with its own matte
+        assert frame.channels[:4] == ("R", "G", "B", "A")  # EXR sorts the other layers by name
+        assert set(frame.channels[4:]) == {"matte.Y", "stmap.R", "stmap.G", "neural.R", "neural.G", "neural.B",
+                                           "neural.A"}
         dw = frame.data_window
         assert (dw.x, dw.y, dw.width, dw.height) == (h.data_window.x, h.data_window.y, h.data_window.width,
                                                      h.data_window.height)
@@ -69,6 +72,26 @@ def test_plates_arrive_in_frame_order_premultiplied_with_matte_and_cropped(clien
         assert np.array_equal(alpha, px[..., 4])  # the matte layer is the alpha
         assert alpha.max() > 0.99 and alpha.min() == 0.0
         assert np.all(px[..., :3][alpha == 0] == 0)  # premultiplied: nothing where the matte is 0
+        uv = frame.layer("stmap")
+        assert uv.dtype == np.float32 and uv.min() > 0.0 and uv.max() < 1.0  # source pixels inside the frame
+        neural_alpha = px[..., frame.channels.index("neural.A")]
+        assert np.all(alpha[neural_alpha > 0] == 1.0)  # the neural face only inside the edit
+
+
+def test_render_modes_neural_is_the_papers_plate_warp_needs_no_renderer(client, tracked):
+    neural, _ = _run(client, render="neural")
+    warp, _ = _run(client, render="warp")
+    assert len(neural) == len(warp) == 24
+    for n, w in zip(neural, warp):
+        if not n.header.tracked:
+            continue
+        assert decode_exr(n.exr).channels == ("R", "G", "B", "A", "matte.Y")
+        assert set(decode_exr(w.exr).channels) == {"R", "G", "B", "A", "matte.Y", "stmap.R", "stmap.G"}
+    # intensity 0: the warp is the identity and every plate is empty (the original, bit for bit)
+    still, _ = _run(client, render="hybrid", emotion=pb.EmotionControl(emotion="happy", intensity=0.0))
+    for p in still:
+        if p.header.tracked:
+            assert not decode_exr(p.exr).channel("A").any()
 
 
 def test_results_are_repeatable_emotion_dependent_and_chunks_equal_a_full_run(client, tracked):
@@ -101,6 +124,7 @@ def test_bad_requests_get_clear_statuses_and_the_server_keeps_serving(client, se
         (dict(shot_id="../../etc"), "INVALID_ARGUMENT", "invalid shot id"),
         (dict(emotion=pb.EmotionControl(reference_style=[0.1] * 3)), "INVALID_ARGUMENT", "16"),
         (dict(face_id=4), "NOT_FOUND", "face id 4"),
+        (dict(render="painted"), "INVALID_ARGUMENT", "painted"),
     ]
     for kw, code, text in cases:
         with pytest.raises(NedClientError) as err:

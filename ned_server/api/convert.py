@@ -102,6 +102,7 @@ def manipulate_request(s: pb.ManipulateSettings) -> ManipulateRequest:
         preroll=_optional(s, "preroll"), compression=(s.output.compression or "zip").lower(),
         pixel_type=(s.output.pixel_type or "half").lower(), face_id=_optional(s, "face_id"),
         frame_count=int(s.frame_count), sliders=slider_curves(s.sliders),
+        render=(s.render or parameter("render").default_choice).strip().lower(),
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 
 from ned_plugin.chunks import FrameAssembler, split_frame
-from ned_plugin.parameters import BLEND_METHODS, COMPRESSIONS, PARAMETERS
+from ned_plugin.parameters import BLEND_METHODS, COMPRESSIONS, PARAMETERS, RENDER_MODES
 from ned_plugin.plate_files import PlateFileRef
 from ned_plugin.wire import API, HEARTBEAT_STAGE, IN_PLACE_REFUSED_KEY, pb, rpc
 from ned_server.api import convert
@@ -120,7 +120,7 @@ class NedService(rpc.NedServicer):
                 colour_spaces=colour.colour_spaces(),
                 default_colour=pb.ColourSettings(config=colour.config_name, input_space=default_space),
                 max_chunk_bytes=p.config.limits.max_chunk_bytes,
-                blend_methods=list(BLEND_METHODS), compressions=list(COMPRESSIONS),
+                blend_methods=list(BLEND_METHODS), compressions=list(COMPRESSIONS), render_modes=list(RENDER_MODES),
                 max_frame_pixels=p.config.limits.max_frame_pixels,
                 max_shot_frames=p.config.limits.max_shot_frames,
                 read_roots=[str(r) for r in self._read_roots],

@@ -42,6 +42,8 @@ from ned_server.tracking.result import ShotTrack
 # model: the licensed FLAME has a hole there). The same regions as the synthetic actor's face mask.
 FACE_REGIONS = ("face", "lips", "left_eyeball", "right_eyeball", "mouth_interior")
 MOUTH_REGIONS = ("lips", "mouth_interior")
+# Surfaces a full-resolution edit asks the renderer for where they come into view (conditioning.warp).
+REVEAL_REGIONS = ("left_eyeball", "right_eyeball", "mouth_interior")
 MOUTH_LANDMARKS = slice(48, 68)
 EXPRESSION51 = 51
 DEFAULT_CHUNK = 32
@@ -173,6 +175,8 @@ class FaceConditioner:
         self.faces = flame.faces.cpu().numpy().astype(np.int32)
         self.face_vertices = self._region_mask(masks, FACE_REGIONS, n_vertices, default=True)
         self.mouth_vertices = self._region_mask(masks, MOUTH_REGIONS, n_vertices, default=False)
+        reveal = self._region_mask(masks, REVEAL_REGIONS, n_vertices, default=False)
+        self.reveal_vertices: np.ndarray | None = reveal if reveal.any() else None  # None: every surface
         self.colours = face_nmfc_colours(flame.v_template.cpu().numpy(), self.face_vertices)
         self._renderer = ConditioningRenderer(self.resolution, self.resolution, self.config)
 
@@ -240,9 +244,9 @@ class FaceConditioner:
         return idx, e
 
     # ------------------------------------------------------------------ geometry
-    def _geometry(self, track: ShotTrack, idx: np.ndarray,
-                  expression51: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Posed vertices (B,V,3), mouth centres (B,2) and pupils (B,2,2) in crop px at R (OpenCV)."""
+    def _plate_geometry(self, track: ShotTrack, idx: np.ndarray,
+                        expression51: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Posed vertices (B,V,3) and mouth centres (B,2) in plate px (OpenCV convention), float64."""
         fl = self.flame
         pose = track.pose[idx].copy()
         expression = track.expression[idx]
@@ -263,6 +267,12 @@ class FaceConditioner:
             else:  # no landmark embedding: the mouth region's centroid (the whole face without masks)
                 region = self.mouth_vertices if self.mouth_vertices.any() else self.face_vertices
                 mouth = verts[:, region, :2].mean(1)
+        return verts, mouth
+
+    def _geometry(self, track: ShotTrack, idx: np.ndarray,
+                  expression51: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Posed vertices (B,V,3), mouth centres (B,2) and pupils (B,2,2) in crop px at R (OpenCV)."""
+        verts, mouth = self._plate_geometry(track, idx, expression51)
         m = crop_matrices(track.alignment[idx], track.crop_size, self.resolution)
         lin, t = m[:, :, :2], m[:, :, 2]
         scale = np.sqrt(np.abs(np.linalg.det(lin)))  # the similarity's zoom, applied to depth too
@@ -280,6 +290,14 @@ class FaceConditioner:
         them (all frames at once, not chunked: for diagnostics and tests)."""
         idx, e51 = self._check(track, indices, expression51)
         return self._geometry(track, idx, e51)[0].astype(np.float32)
+
+    def plate_vertices(self, track: ShotTrack, indices: np.ndarray | slice | None = None,
+                       expression51: np.ndarray | None = None) -> np.ndarray:
+        """(B,V,3) posed vertices in plate px (x, y OpenCV convention; depth in the same px): what
+        the full-resolution warp (``conditioning.warp``) draws, once with the tracked expression and
+        once with the new one."""
+        idx, e51 = self._check(track, indices, expression51)
+        return self._plate_geometry(track, idx, e51)[0]
 
     # ------------------------------------------------------------------ work
     def render(self, track: ShotTrack, indices: np.ndarray | slice | None = None,

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ned_plugin.colour import Colour, ColourError, plate_colour
-from ned_plugin.parameters import COMPRESSIONS, PIXEL_TYPES, parameter
+from ned_plugin.parameters import COMPRESSIONS, PIXEL_TYPES, RENDER_MODES, parameter
 from ned_server import __version__
 from ned_server.config import ServerConfig, resolve_device
 from ned_server.domains import EMOTIONS
@@ -207,6 +207,9 @@ class Pipeline:
             raise InvalidInput(f"unknown EXR compression {request.compression!r}; use one of {', '.join(COMPRESSIONS)}")
         if request.pixel_type not in PIXEL_TYPES:
             raise InvalidInput(f"unknown pixel type {request.pixel_type!r}; use half or float")
+        if request.render not in RENDER_MODES:
+            raise InvalidInput(f"unknown render mode {request.render!r}; use one of {', '.join(RENDER_MODES)} "
+                               "(hybrid: full-resolution warp + neural mouth and eyes)")
         preroll = parameter("preroll")
         pre = int(preroll.default if request.preroll is None else request.preroll)
         if not preroll.minimum <= pre <= preroll.maximum:
@@ -223,7 +226,8 @@ class Pipeline:
             resolve_sliders(request.sliders, [0])  # bad sliders fail before any frame too
             slider_rig = self.models.slider_rig()
         settings = ReenactSettings(request.control, request.composite, request.first, request.last, pre,
-                                   request.compression, request.pixel_type, sliders=list(request.sliders))
+                                   request.compression, request.pixel_type, request.render,
+                                   sliders=list(request.sliders))
 
         def work(emit: Emit, stopped: StopCheck) -> ManipulateDone:
             shot = self._shot(frames, request.shot_id, request.frame_count, emit, stopped, "Manipulate")

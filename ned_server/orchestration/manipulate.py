@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -30,11 +30,13 @@ import torch
 from ned_plugin.exr import FrameError, Window, encode_exr, read_exr_region
 from ned_server.composite.align import Box
 from ned_server.composite.config import CompositeConfig
+from ned_server.composite.edit import edit_face, edit_plate
 from ned_server.composite.matte import TemporalMatteFilter
 from ned_server.composite.plate import FrameRegion, build_plate, empty_plate, plate_box
 from ned_server.conditioning.shot import FaceConditioner, crop_matrices
+from ned_server.conditioning.warp import WarpMapper, WarpMaps
 from ned_server.errors import Cancelled, InvalidInput
-from ned_server.manipulator.controls import EmotionSettings
+from ned_server.manipulator.controls import EmotionSettings, resolve_schedule
 from ned_server.manipulator.inference import EmotionManipulator
 from ned_server.manipulator.sliders import SliderCurve, SliderRig, slide_track
 from ned_server.renderer.inference import FaceRenderer
@@ -57,6 +59,7 @@ class ReenactSettings:
     preroll: int = 25
     compression: str = "zip"
     pixel_type: str = "half"
+    render: str = "hybrid"  # parameters.RENDER_MODES (see orchestration of the modes below)
     sliders: list[SliderCurve] = field(default_factory=list)  # face sliders, applied after the manipulator
 
 
@@ -146,6 +149,10 @@ def manipulate_track(
         with timed("sliders"):
             expression, posed = slide_track(slider_rig, track, expression, settings.sliders,
                                             settings.control.speech_preservation)
+    if settings.render != "neural":
+        yield from _edit_track(store, shot, track, posed, expression, manipulator.emotions, renderer, conditioner,
+                               colour, settings, (i0, i1), device, progress, cancelled, timed)
+        return
     matte_filter = TemporalMatteFilter(settings.composite.temporal_sigma)
     reach = matte_filter.radius
     start = max(0, i0 - max(int(settings.preroll), reach))
@@ -207,3 +214,145 @@ def manipulate_track(
             mask = torch.from_numpy(cond.face_masks[k]) if track.tracked[index] else None
             yield from emit(matte_filter.push(int(index), mask))
     yield from emit(matte_filter.flush())
+
+
+# ---------------------------------------------------------------------------- full-resolution edits
+def unchanged_frames(track: ShotTrack, posed: ShotTrack, expression: np.ndarray, control: EmotionSettings,
+                     emotions: tuple[str, ...] | list[str]) -> np.ndarray:
+    """(T,) bool: frames whose edit must be the plate itself (intensity 0 there and no face slider
+    moving the head or the eyes, or no change at all). Their expression is reset to the tracked one,
+    so the warp is the identity bit for bit. ``posed`` is the track with the sliders' pose and pupils."""
+    schedule = resolve_schedule(control, len(track), list(emotions), first_frame=int(track.frames[0]))
+    same_pose = np.all(posed.pose == track.pose, axis=1) & np.all(
+        (posed.pupils == track.pupils) | (np.isnan(posed.pupils) & np.isnan(track.pupils)), axis=(1, 2))
+    same = np.all(expression == track.expression51, axis=1)
+    return ((schedule.intensity == 0) | same) & same_pose
+
+
+def _edit_track(store: Store, shot: Shot, track: ShotTrack, posed_track: ShotTrack, expression: np.ndarray,
+                emotions: tuple[str, ...],
+                renderer: FaceRenderer,
+                conditioner: FaceConditioner, colour: ShotColour, settings: ReenactSettings,
+                span: tuple[int, int], device: str, progress: Callable[[int, int], None],
+                cancelled: Callable[[], bool], timed: StageTimes) -> Iterator[PlateOut]:
+    """Plates of the ``hybrid`` and ``warp`` modes: the plate warped at full resolution by the expression
+    change (``conditioning.warp``), the neural face blended in only where the warp cannot explain the
+    frame (hybrid; ``composite.edit``). The warp of a frame depends on that frame alone, so farm chunks
+    equal a full run; hybrid's renderer runs with its preroll exactly as in the neural mode.
+    ``posed_track`` is ``track`` with the face sliders' pose and pupils: the head is drawn with it
+    (and the new expression), the original plate's geometry comes from ``track``."""
+    i0, i1 = span
+    cfg = settings.composite
+    hybrid = settings.render == "hybrid"
+    expression = expression.copy()
+    still = unchanged_frames(track, posed_track, expression, settings.control, emotions)
+    expression[still] = track.expression51[still]
+    resolution = renderer.resolution
+    alignment = crop_matrices(track.alignment, track.crop_size, resolution)
+    display = shot.display_window
+    origin = (display[0], display[1])
+    frame_size = (display[3], display[2])
+    total = i1 - i0 + 1
+    done = 0
+    posed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def head_pair(index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The head posed with the tracked and with the new expression (plate px), posed BLOCK frames
+        at a time (one FLAME call for both expressions of the block). Blocks sit at fixed positions of
+        the shot, so a farm chunk poses every frame in the same batch as a full run (bit-equal plates)."""
+        if index not in posed:
+            b0 = index - index % BLOCK
+            block = np.arange(b0, min(b0 + BLOCK, len(track)))
+            block = block[track.tracked[block] & ~still[block]]
+            if posed_track is track:  # no slider moved the head: one FLAME call for both expressions
+                both = np.concatenate([block, block])
+                e51 = np.concatenate([track.expression51[block], expression[block]])
+                verts = conditioner.plate_vertices(track, both, e51)
+                old, new = verts[: len(block)], verts[len(block):]
+            else:
+                old = conditioner.plate_vertices(track, block, track.expression51[block])
+                new = conditioner.plate_vertices(posed_track, block, expression[block])
+            for k, i in enumerate(block):
+                posed[int(i)] = old[k], new[k]
+        return posed.pop(index)
+
+    mapper = WarpMapper(conditioner.faces, feather_px=max(8.0, 2.0 * cfg.feather_px),
+                        reveal_vertices=conditioner.reveal_vertices)
+    faces: dict[int, np.ndarray] = {}
+
+    def finish(index: int, mask: torch.Tensor | None) -> PlateOut:
+        number = int(track.frames[index])
+        face = faces.pop(index, None)
+        if not track.tracked[index]:
+            plate = empty_plate(frame_size, track.notes[index] or "untracked", origin=origin)
+            return PlateOut(number, False, plate.note, plate.data_window, plate.display_window, b"")
+        box = plate_box(alignment[index], resolution, frame_size, cfg)
+        if box.empty:
+            plate = empty_plate(frame_size, "the face is outside the frame; nothing to composite", tracked=True,
+                                origin=origin)
+            return PlateOut(number, False, plate.note, plate.data_window, plate.display_window, b"")
+        with timed("warp map"):
+            if still[index]:
+                maps = WarpMaps.identity_maps(box.as_tuple())
+            else:
+                old, new = head_pair(index)
+                maps = mapper.maps(new, old, box.as_tuple())
+        with timed("decode"):
+            original = read_region(store, shot, number, box)
+        with timed("blend"):
+            pixels = torch.from_numpy(np.ascontiguousarray(original.pixels, dtype=np.float32)).to(device)
+            pixels = pixels.permute(2, 0, 1)[None].contiguous()
+            rendered = None
+            if hybrid and face is not None and mask is not None and maps.neural.any():
+                with timed("colour"):
+                    linear_face = colour.from_network(np.ascontiguousarray(face.transpose(1, 2, 0)))
+                rendered = torch.from_numpy(np.ascontiguousarray(linear_face.transpose(2, 0, 1)))
+            layers = edit_face(pixels, box, maps.offset, maps.moved, maps.neural if hybrid else None,
+                               rendered=rendered, mask=mask, A=alignment[index], feather_px=cfg.feather_px,
+                               levels=cfg.levels)
+            plate = edit_plate(layers, frame_size, origin, neural_layer=hybrid)
+        with timed("encode"):
+            data = encode_exr(plate.to_frame(label=f"frame {number}"), compression=settings.compression,
+                              pixel_type=settings.pixel_type, float_channels=plate.float_channels)
+        return PlateOut(number, True, plate.note, plate.data_window, plate.display_window, data)
+
+    def emit(ready: Sequence[tuple[Hashable, torch.Tensor | None]]) -> Iterator[PlateOut]:
+        nonlocal done
+        for key, mask in ready:
+            assert isinstance(key, int | np.integer), key  # the matte filter hands back the frame positions pushed
+            index = int(key)
+            if i0 <= index <= i1:
+                yield finish(index, mask)
+                done += 1
+                progress(done, total)
+            else:
+                faces.pop(index, None)
+
+    progress(0, total)
+    try:
+        if not hybrid:  # the warp alone: no conditioning, no renderer, no matte filter
+            for index in range(i0, i1 + 1):
+                if cancelled():
+                    raise Cancelled("Manipulate was cancelled")
+                yield from emit([(index, None)])
+            return
+        matte_filter = TemporalMatteFilter(cfg.temporal_sigma)
+        reach = matte_filter.radius
+        start = max(0, i0 - max(int(settings.preroll), reach))
+        stop = min(len(track) - 1, i1 + reach)
+        stream = renderer.stream()
+        for b0 in range(start, stop + 1, BLOCK):
+            if cancelled():
+                raise Cancelled("Manipulate was cancelled")
+            indices = np.arange(b0, min(b0 + BLOCK, stop + 1))
+            with timed("condition"):
+                cond = conditioner.render(posed_track, indices, expression51=expression[indices])
+            with timed("render"):
+                rendered = stream.render(cond.conditioning, cond.face_masks)
+            for k, position in enumerate(indices):
+                faces[int(position)] = rendered[k]
+                mask = torch.from_numpy(cond.face_masks[k]) if track.tracked[position] else None
+                yield from emit(matte_filter.push(int(position), mask))
+        yield from emit(matte_filter.flush())
+    finally:
+        mapper.close()

@@ -69,6 +69,7 @@ class ManipulateRequest:
     pixel_type: str = "half"
     face_id: int | None = None
     frame_count: int = 0
+    render: str = "hybrid"  # ned_plugin.parameters.RENDER_MODES: full-resolution edit, warp alone, or neural
     sliders: list[SliderCurve] = field(default_factory=list)  # face sliders, applied after the manipulator
 
 

@@ -184,6 +184,9 @@ def manipulate_main(argv: list[str]) -> int:
     p.add_argument("--erode", type=float)
     p.add_argument("--feather", type=float)
     p.add_argument("--preroll", type=int, help="frames run before the range so chunks match a full run")
+    p.add_argument("--render", choices=("hybrid", "warp", "neural"),
+                   help="hybrid (server default): the plate warped at full resolution, the neural face only in the "
+                        "mouth and eyes it uncovers; warp: the warp alone; neural: the renderer's face (the paper)")
     p.add_argument("--output", required=True, help="output sequence, e.g. out/sh010_happy.####.exr")
     p.add_argument("--compression", default="")
     p.add_argument("--pixel-type", choices=("half", "float"), default="")
@@ -213,6 +216,8 @@ def manipulate_main(argv: list[str]) -> int:
         settings.face_id = args.face_id
     if args.preroll is not None:
         settings.preroll = args.preroll
+    if args.render:
+        settings.render = args.render
     wanted: list[int] = parse_frame_range(args.frames) if args.frames else []
     if wanted:
         settings.range.first, settings.range.last = min(wanted), max(wanted)

@@ -80,7 +80,10 @@ PARAMETER_TARGETS: dict[str, tuple[str, str, str, str]] = {
     "preroll": ("int", "preroll", "preroll", "output"),
     "compression": ("enum", "output.compression", "compression", "output"),
     "pixel_type": ("enum", "output.pixel_type", "pixel type", "output"),
+    "render_mode": ("enum", "render", "render", "matte"),  # full-resolution edits: hybrid | warp | neural
 }
+# Knob names that differ from the parameter's (the nodes' Render button is already called "render").
+KNOB_NAMES: dict[str, str] = {"render": "render_mode"}
 # Only what an EmotionKey can carry changes over a shot; everything else is read once.
 KEYED = frozenset({"intensity"})
 MIX_PREFIX = "mix_"
@@ -100,7 +103,8 @@ def knob_specs(info: pb.ServerInfo) -> list[KnobSpec]:
                                     maximum=prm.maximum, default=prm.default_value, animatable=True,
                                     tooltip=slider_tooltip(prm), group=SLIDER_GROUP))
             continue
-        target = PARAMETER_TARGETS.get(prm.name)
+        knob = KNOB_NAMES.get(prm.name, prm.name)
+        target = PARAMETER_TARGETS.get(knob)
         if target is None:
             continue
         kind, _, label, group = target
@@ -111,7 +115,7 @@ def knob_specs(info: pb.ServerInfo) -> list[KnobSpec]:
             continue
         default_choice = prm.default_choice if prm.default_choice in choices else (choices[0] if choices else "")
         specs.append(KnobSpec(
-            name=prm.name, label=label, kind=kind, minimum=prm.minimum, maximum=prm.maximum,
+            name=knob, label=label, kind=kind, minimum=prm.minimum, maximum=prm.maximum,
             default=prm.default_value, choices=choices, default_choice=default_choice,
             animatable=prm.name in KEYED and prm.animatable, tooltip=prm.description, group=group,
         ))

@@ -17,6 +17,8 @@ EMOTIONS: tuple[str, ...] = ("neutral", "angry", "disgusted", "fear", "happy", "
 BLEND_METHODS = ("laplacian", "copy", "poisson")
 COMPRESSIONS = ("zip", "zips", "piz", "dwaa", "dwab", "rle", "pxr24", "b44", "none")
 PIXEL_TYPES = ("half", "float")
+# Full-resolution edits: how the edited face is made (see composite.edit).
+RENDER_MODES = ("hybrid", "warp", "neural")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,11 @@ PARAMETERS: tuple[Parameter, ...] = (
               default_choice="zip"),
     Parameter("pixel_type", description="EXR pixel type of returned plates", choices=PIXEL_TYPES,
               default_choice="half"),
+    # --- full-resolution edits (issue 16) ---
+    Parameter("render", description="hybrid: the plate itself warped by the 3D expression change at full "
+              "resolution, the neural face only in the mouth and eyes it uncovers; warp: the warp alone (no "
+              "renderer network); neural: the renderer's face everywhere (the paper)", choices=RENDER_MODES,
+              default_choice="hybrid"),
     # ---- face sliders (issue 19): fine controls applied to the 3D face after the emotion, all
     # animatable; a parameter named SLIDER_PREFIX + name is the slider `name` of ManipulateSettings.
     # Expression sliders move the landmarks named in face3d.sliders by the fraction of the

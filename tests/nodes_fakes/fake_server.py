@@ -40,6 +40,7 @@ PARAMETERS = (
     pb.ParameterInfo(name="preroll", minimum=0, maximum=500, default_value=0),
     pb.ParameterInfo(name="compression", choices=("zip", "piz", "dwaa"), default_choice="zip"),
     pb.ParameterInfo(name="pixel_type", choices=("half", "float"), default_choice="half"),
+    pb.ParameterInfo(name="render", choices=("hybrid", "warp", "neural"), default_choice="hybrid"),
     # face sliders (issue 19): two of the server's, enough for the nodes to build and key them
     pb.ParameterInfo(name="slider_smile", minimum=-1, maximum=1, default_value=0, animatable=True, unit="action",
                      description="smile"),

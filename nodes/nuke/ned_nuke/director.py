@@ -207,7 +207,8 @@ def run_render(plan: RenderPlan, on_progress: ProgressCallback | None = None,
 
 
 def finish_render(node: Any, result: host.RenderResult) -> None:
-    nuke_api.show_plates(node, result.output, result.first, result.last, colour(node).space)
+    use_stmap = "use_stmap" in nuke_api.knob_names(node) and bool(nuke_api.get(node, "use_stmap"))
+    nuke_api.show_plates(node, result.output, result.first, result.last, colour(node).space, use_stmap=use_stmap)
     nuke_api.set_value(node, "status", result.summary())
 
 

@@ -61,6 +61,10 @@ FIXED: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("button", "preview", "Preview frame", {"command": _button("preview"), "tooltip": (
         "the current frame with these settings in seconds, from the tracked shot (a short preroll: close "
         "to, not equal to, the rendered frame)")}),
+    ("bool", "use_stmap", "use STMap", {"tooltip": "rebuild the edit inside the group from the plates' stmap "
+                                        "and neural layers (STMap of the plate + Merge) instead of merging the "
+                                        "plates' RGBA: same picture, every part open to grading (render = hybrid "
+                                        "or warp)"}),
     ("button", "render", "Render", {"command": _button("render"), "startline": False,
                                     "tooltip": "render the face plates and merge them over the input"}),
     ("text", "status", "status", {"value": ""}),

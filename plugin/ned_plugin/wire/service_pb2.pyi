@@ -28,7 +28,7 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "api", "device", "torch_version", "emotions", "actors", "assets", "parameters", "colour_spaces", "default_colour", "max_chunk_bytes", "blend_methods", "compressions", "rpcs", "max_frame_pixels", "max_shot_frames", "read_roots")
+    __slots__ = ("version", "api", "device", "torch_version", "emotions", "actors", "assets", "parameters", "colour_spaces", "default_colour", "max_chunk_bytes", "blend_methods", "compressions", "rpcs", "max_frame_pixels", "max_shot_frames", "read_roots", "render_modes")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     API_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,7 @@ class ServerInfo(_message.Message):
     MAX_FRAME_PIXELS_FIELD_NUMBER: _ClassVar[int]
     MAX_SHOT_FRAMES_FIELD_NUMBER: _ClassVar[int]
     READ_ROOTS_FIELD_NUMBER: _ClassVar[int]
+    RENDER_MODES_FIELD_NUMBER: _ClassVar[int]
     version: str
     api: str
     device: str
@@ -63,7 +64,8 @@ class ServerInfo(_message.Message):
     max_frame_pixels: int
     max_shot_frames: int
     read_roots: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, version: _Optional[str] = ..., api: _Optional[str] = ..., device: _Optional[str] = ..., torch_version: _Optional[str] = ..., emotions: _Optional[_Iterable[str]] = ..., actors: _Optional[_Iterable[_Union[ActorInfo, _Mapping]]] = ..., assets: _Optional[_Iterable[_Union[AssetInfo, _Mapping]]] = ..., parameters: _Optional[_Iterable[_Union[ParameterInfo, _Mapping]]] = ..., colour_spaces: _Optional[_Iterable[str]] = ..., default_colour: _Optional[_Union[_frames_pb2.ColourSettings, _Mapping]] = ..., max_chunk_bytes: _Optional[int] = ..., blend_methods: _Optional[_Iterable[str]] = ..., compressions: _Optional[_Iterable[str]] = ..., rpcs: _Optional[_Iterable[_Union[RpcInfo, _Mapping]]] = ..., max_frame_pixels: _Optional[int] = ..., max_shot_frames: _Optional[int] = ..., read_roots: _Optional[_Iterable[str]] = ...) -> None: ...
+    render_modes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, version: _Optional[str] = ..., api: _Optional[str] = ..., device: _Optional[str] = ..., torch_version: _Optional[str] = ..., emotions: _Optional[_Iterable[str]] = ..., actors: _Optional[_Iterable[_Union[ActorInfo, _Mapping]]] = ..., assets: _Optional[_Iterable[_Union[AssetInfo, _Mapping]]] = ..., parameters: _Optional[_Iterable[_Union[ParameterInfo, _Mapping]]] = ..., colour_spaces: _Optional[_Iterable[str]] = ..., default_colour: _Optional[_Union[_frames_pb2.ColourSettings, _Mapping]] = ..., max_chunk_bytes: _Optional[int] = ..., blend_methods: _Optional[_Iterable[str]] = ..., compressions: _Optional[_Iterable[str]] = ..., rpcs: _Optional[_Iterable[_Union[RpcInfo, _Mapping]]] = ..., max_frame_pixels: _Optional[int] = ..., max_shot_frames: _Optional[int] = ..., read_roots: _Optional[_Iterable[str]] = ..., render_modes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AssetInfo(_message.Message):
     __slots__ = ("name", "path", "found", "licence", "source", "description")
@@ -306,7 +308,7 @@ class OutputSettings(_message.Message):
     def __init__(self, compression: _Optional[str] = ..., pixel_type: _Optional[str] = ...) -> None: ...
 
 class ManipulateSettings(_message.Message):
-    __slots__ = ("shot_id", "actor_id", "emotion", "blend", "colour", "range", "preroll", "output", "face_id", "frame_count", "sliders")
+    __slots__ = ("shot_id", "actor_id", "emotion", "blend", "colour", "range", "preroll", "output", "face_id", "frame_count", "render", "sliders")
     SHOT_ID_FIELD_NUMBER: _ClassVar[int]
     ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     EMOTION_FIELD_NUMBER: _ClassVar[int]
@@ -317,6 +319,7 @@ class ManipulateSettings(_message.Message):
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     FACE_ID_FIELD_NUMBER: _ClassVar[int]
     FRAME_COUNT_FIELD_NUMBER: _ClassVar[int]
+    RENDER_FIELD_NUMBER: _ClassVar[int]
     SLIDERS_FIELD_NUMBER: _ClassVar[int]
     shot_id: str
     actor_id: str
@@ -328,8 +331,9 @@ class ManipulateSettings(_message.Message):
     output: OutputSettings
     face_id: int
     frame_count: int
+    render: str
     sliders: _containers.RepeatedCompositeFieldContainer[SliderCurve]
-    def __init__(self, shot_id: _Optional[str] = ..., actor_id: _Optional[str] = ..., emotion: _Optional[_Union[EmotionControl, _Mapping]] = ..., blend: _Optional[_Union[BlendSettings, _Mapping]] = ..., colour: _Optional[_Union[_frames_pb2.ColourSettings, _Mapping]] = ..., range: _Optional[_Union[FrameRange, _Mapping]] = ..., preroll: _Optional[int] = ..., output: _Optional[_Union[OutputSettings, _Mapping]] = ..., face_id: _Optional[int] = ..., frame_count: _Optional[int] = ..., sliders: _Optional[_Iterable[_Union[SliderCurve, _Mapping]]] = ...) -> None: ...
+    def __init__(self, shot_id: _Optional[str] = ..., actor_id: _Optional[str] = ..., emotion: _Optional[_Union[EmotionControl, _Mapping]] = ..., blend: _Optional[_Union[BlendSettings, _Mapping]] = ..., colour: _Optional[_Union[_frames_pb2.ColourSettings, _Mapping]] = ..., range: _Optional[_Union[FrameRange, _Mapping]] = ..., preroll: _Optional[int] = ..., output: _Optional[_Union[OutputSettings, _Mapping]] = ..., face_id: _Optional[int] = ..., frame_count: _Optional[int] = ..., render: _Optional[str] = ..., sliders: _Optional[_Iterable[_Union[SliderCurve, _Mapping]]] = ...) -> None: ...
 
 class SliderKey(_message.Message):
     __slots__ = ("frame", "value")
