@@ -55,6 +55,12 @@ RPC_USES: dict[str, tuple[str, ...]] = {
     "TrainActor": ("track", "train_actor"),
 }
 RENDERER_FILE = "renderer.pth"  # what RendererTrainer writes for inference, inside the actor's training folder
+# TrainActor's init_from naming the released NED meta-renderer of the models folder (asset
+# "ned_meta_renderer") rather than an actor; no actor may take this id.
+META_RENDERER = "meta-renderer"
+# Manipulator files a folder may hold: ours and the official per-epoch ones, and the released
+# fine-tuned one (02_nets_finetuned.pth).
+MANIPULATOR_PATTERNS = ("[0-9]*_nets.pth", "[0-9]*_nets_finetuned.pth")
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,15 @@ class FlameFiles:
 
 
 def actor_renderer_path(store: Store, actor_id: str) -> Path:
-    return store.actor_dir(actor_id) / "training" / RENDERER_FILE
+    """The actor's renderer: what training wrote, or the official ``<epoch>_net_G.pth`` an import
+    (``ned import-actor``) put in its training folder (``renderer.checkpoint.load`` reads both)."""
+    training = store.actor_dir(actor_id) / "training"
+    ours = training / RENDERER_FILE
+    if not ours.is_file():
+        imported = sorted(training.glob("*_net_G.pth"))
+        if imported:
+            return imported[-1]
+    return ours
 
 
 class Models:
@@ -161,7 +175,8 @@ class Models:
         if path.is_file():
             return path
         folder = path.parent
-        if folder.is_dir() and (any(folder.glob("*_nets.pth")) or (folder / "latest.json").is_file()):
+        if folder.is_dir() and (any(f for pattern in MANIPULATOR_PATTERNS for f in folder.glob(pattern))
+                                or (folder / "latest.json").is_file()):
             return folder
         raise Precondition(f"no emotion manipulator on this server: put a checkpoint at {path} (get it from "
                            f"{asset.source}) or train one with `ned train-manipulator --out {folder}`")
@@ -182,6 +197,16 @@ class Models:
         return self._once(key, build)
 
     # ------------------------------------------------------------------ renderers
+    def meta_renderer_source(self) -> Path:
+        """The released meta-renderer's ``<epoch>_net_G.pth`` (its D files beside it), for init_from."""
+        asset = self.assets["ned_meta_renderer"]
+        path = asset.location(self.models_dir)
+        if not path.is_file():
+            raise Precondition(f"no NED meta-renderer on this server: put the released checkpoints_meta-renderer "
+                               f"files ({path.name} and the _net_D / _net_Dm files of that epoch) in {path.parent} "
+                               f"(get them from {asset.source})")
+        return path
+
     def renderer(self, actor_id: str) -> FaceRenderer:
         meta = self.store.require_actor(actor_id)
         path = actor_renderer_path(self.store, actor_id)

@@ -74,7 +74,7 @@ def is_official(path: str | Path) -> bool:
 
 
 def _epoch_key(epoch: str) -> tuple[int, int]:
-    return (1, 0) if epoch == "latest" else (0, int(epoch))
+    return (-1, 0) if epoch == "latest" else (0, int(epoch))
 
 
 def find(path: str | Path, epoch: int | str | None = None) -> OfficialFiles:
@@ -182,7 +182,7 @@ def load_official(path: str | Path, epoch: int | str | None = None) -> dict[str,
     ckpt: dict[str, Any] = {"format": FORMAT, "config": config.to_dict(), "iteration": 0,
                             "base": f"official NED renderer {files.folder} (epoch {files.epoch})", "actors": [],
                             "official_epoch": files.epoch, "path": str(files.generator)}
-    for name in ("generator", "image_d", "mouth_d"):
+    for name in ("image_d", "mouth_d", "generator"):  # the small files first: a wrong one fails fast
         file = getattr(files, name)
         if file is None:
             continue

@@ -1,7 +1,7 @@
 """``ned``: the batch command line for pipeline TDs and render farms.
 
 Client commands (info, track, manipulate, extract-style, train-actor, jobs, cancel, watch) talk to a
-NED server and need only this package. Server-side commands (train-manipulator, train-renderer,
+NED server and need only this package. Server-side commands (train-manipulator, train-renderer, import-actor,
 demo) run on the GPU machine and need the server install (``pip install ned-vfx[server]``).
 
 Exit codes a farm manager can read: 0 done, 1 failed, 2 bad usage or bad input, 3 server
@@ -38,7 +38,7 @@ PROGRESS_MODES = ("auto", "bar", "farm", "openjd", "none")
 # Set once a command reports progress for an OpenJD runtime: its failure is then reported that way too.
 _OPENJD_TASK = threading.Event()
 
-# Server-side subcommands (train-manipulator, train-renderer, demo) are the server package's: it
+# Server-side subcommands (train-manipulator, train-renderer, import-actor, demo) are the server package's: it
 # registers them in this entry-point group, so they appear here once the server is installed and
 # this package never names a server module.
 SERVER_COMMAND_GROUP = "ned.commands"
