@@ -23,7 +23,7 @@ from ned_server.renderer import checkpoint as ckpt_io
 from ned_server.renderer import official
 from ned_server.renderer.config import paper_config, tiny_config
 from ned_server.renderer.head2head import Head2HeadDiscriminator, Head2HeadGenerator, InstanceStatsNorm
-from ned_server.renderer.inference import FaceRenderer, generate_sequence
+from ned_server.renderer.inference import generate_sequence
 from ned_server.renderer.recurrence import HEAD2HEAD, Recurrence
 
 LAYOUT = Path(__file__).parent / "data" / "ned_renderer_layout.json"
@@ -100,9 +100,9 @@ def test_official_files_load_strictly_into_our_modules(official_folder: Path, lo
 def test_an_official_actor_is_served_and_renders_a_256_frame(tmp_path: Path, official_folder: Path) -> None:
     """``ned import-actor`` registers the folder; the registry's renderer (what Manipulate uses)
     renders a 256x256 frame with the official generator."""
-    from ned_server.runtime.assets import load_manifest
     from ned_server.api.import_actor import import_actor_main
     from ned_server.orchestration.models import Models
+    from ned_server.runtime.assets import load_manifest
     from ned_server.runtime.store import Store
 
     store_dir = tmp_path / "store"
@@ -162,20 +162,20 @@ def test_official_meta_renderer_is_an_init_from_for_fine_tuning(tmp_path: Path, 
                                                                loaded: dict) -> None:
     """``init_from`` an official folder (what ``ned train-renderer --init-from`` and TrainActor pass):
     the base's networks and weights win over the settings given, both discriminators come from the
-    files, and one iteration (at 64 px: the networks are fully convolutional; the release was
-    trained at 256) moves the weights. The checkpoint written has the official keys."""
+    files, and one iteration (at 32 px, to be quick: the networks are fully convolutional; the
+    release was trained at 256) moves the weights. The checkpoint written has the official keys."""
     from ned_server.renderer.toy import toy_clip
     from ned_server.renderer.train import RendererTrainer
 
-    trainer = RendererTrainer([toy_clip(1, 4, 64)], tmp_path / "anna", replace(tiny_config(64), seq_len=2,
+    trainer = RendererTrainer([toy_clip(1, 4, 32)], tmp_path / "anna", replace(tiny_config(32), seq_len=2,
                               batch_size=1), init_from=official_folder)
-    assert isinstance(trainer.nets.generator, Head2HeadGenerator) and trainer.config.resolution == 64
+    assert isinstance(trainer.nets.generator, Head2HeadGenerator) and trainer.config.resolution == 32
     assert trainer.config.architecture == "head2head" and str(official_folder) == trainer.base
     for ours in ("generator", "image_d", "mouth_d"):
         state = getattr(trainer.nets, ours).state_dict()
         assert all(torch.equal(state[k], v) for k, v in loaded[ours].items())
     losses, fake = trainer.step(trainer.dataset.batch(trainer.batch_indices(0)))
-    assert fake.shape == (1, 2, 3, 64, 64) and all(np.isfinite(v) for v in losses.values())
+    assert fake.shape == (1, 2, 3, 32, 32) and all(np.isfinite(v) for v in losses.values())
     key = "model_down_seg.1.weight"
     tuned = trainer.state_dict()
     assert not torch.equal(tuned["generator"][key], loaded["generator"][key])  # it trained
@@ -216,7 +216,7 @@ def test_unsafe_or_missing_official_files_are_refused(tmp_path: Path) -> None:
         pickle.dump({"weights": logging.getLogger}, fh)  # a pickle naming a callable: never unpickled
     with pytest.raises(ckpt_io.RendererCheckpointError, match="tensors only"):
         official.load_official(folder)
-    with pytest.raises(ckpt_io.RendererCheckpointError, match="no epoch 7 in .*epochs 15"):
+    with pytest.raises(ckpt_io.RendererCheckpointError, match=r"no epoch 7 in .*epochs 15"):
         official.find(folder, epoch=7)
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -236,11 +236,11 @@ def test_the_highest_epoch_is_taken_unless_one_is_named(tmp_path: Path) -> None:
 
 
 def test_meta_renderer_and_released_manipulator_are_found_where_the_readme_says(tmp_path: Path) -> None:
-    from ned_server.orchestration.actor_training import TrainActorParams, base_renderer, check_request
-    from ned_server.runtime.assets import load_manifest
     from ned_server.errors import InvalidInput, Precondition
     from ned_server.manipulator.checkpoint import resolve_checkpoint
+    from ned_server.orchestration.actor_training import TrainActorParams, base_renderer, check_request
     from ned_server.orchestration.models import META_RENDERER, Models
+    from ned_server.runtime.assets import load_manifest
     from ned_server.runtime.store import Store
 
     assets = load_manifest()
@@ -255,7 +255,7 @@ def test_meta_renderer_and_released_manipulator_are_found_where_the_readme_says(
         assert assets[f"ned_meta_renderer{'' if net == 'G' else '_' + net.lower()}"].location(models_dir) == \
             meta / f"15_net_{net}.pth"
     assert base_renderer(models.store, models, META_RENDERER) == meta / "15_net_G.pth"
-    with pytest.raises(InvalidInput, match="reserved|released meta-renderer"):
+    with pytest.raises(InvalidInput, match=r"reserved|released meta-renderer"):
         check_request(models.store, models, TrainActorParams(META_RENDERER, ["sh010"]))
 
     released = models_dir / "manipulator" / "02_nets_finetuned.pth"

@@ -144,24 +144,31 @@ def read_state_dict(file: Path) -> dict[str, torch.Tensor]:
 def check_layout(state: Mapping[str, torch.Tensor], module: nn.Module, what: str, file: Path | str) -> None:
     """Raise OfficialLayoutError naming every way ``state`` differs from ``module``'s state dict."""
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    def listed(items: list[str], sep: str = ", ") -> str:
+        return sep.join(items[:SHOWN]) + (sep + "..." if len(items) > SHOWN else "")
+
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     shapes = [f"{k} {tuple(state[k].shape)} (expected {expected[k]})" for k in expected
               if k in state and tuple(state[k].shape) != expected[k]]
     problems = []
     if missing:
-        problems.append(f"{len(missing)} keys missing ({', '.join(missing[:SHOWN])}{', ...' * (len(missing) > SHOWN)})")
+        problems.append(f"{len(missing)} keys missing ({listed(missing)})")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected keys ({', '.join(unexpected[:SHOWN])}"
-                        f"{', ...' * (len(unexpected) > SHOWN)})")
+        problems.append(f"{len(unexpected)} unexpected keys ({listed(unexpected)})")
     if shapes:
-        problems.append(f"{len(shapes)} of another shape ({'; '.join(shapes[:SHOWN])}{'; ...' * (len(shapes) > SHOWN)})")
+        problems.append(f"{len(shapes)} of another shape ({listed(shapes, '; ')})")
     if problems:
         raise OfficialLayoutError(
             f"{file} is not the official NED renderer's {what}: " + "; ".join(problems)
             + ". Expected the layout of the released checkpoints (ngf 64, 3 downsamplings, 9 residual "
             "blocks; discriminators: 2 scales, 3 layers, ndf 64, 12 input channels)")
-    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    bad, seen = [], set()
+    for k, v in state.items():  # one reduction a tensor (a sum is NaN or infinite if any value is)
+        if v.is_floating_point() and v.data_ptr() not in seen:
+            seen.add(v.data_ptr())  # a ResnetBlock's two names share one tensor
+            if not torch.isfinite(v.sum()):
+                bad.append(k)
     if bad:
         raise OfficialLayoutError(f"{file}: {', '.join(bad[:SHOWN])} hold NaN or infinite values")
 

@@ -290,7 +290,8 @@ def train_actor_main(argv: list[str]) -> int:
     p.add_argument("--shot-id", action="append", default=[], dest="shot_ids", help="tracked shot (repeat)")
     p.add_argument("--preset", choices=("tiny", "paper"), default="paper")
     p.add_argument("--iterations", type=int)
-    p.add_argument("--init-from", default="", help="actor (e.g. a meta-renderer) to fine-tune from")
+    p.add_argument("--init-from", default="", help="actor to fine-tune from, or meta-renderer (the released "
+                   "NED meta-renderer in the server's models folder)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--detach", action="store_true", help="start the job and return (see `ned jobs`)")
     p.add_argument("--face-id", type=int)
