@@ -1,8 +1,8 @@
 """``ned``: the batch command line for pipeline TDs and render farms.
 
 Client commands (info, track, manipulate, extract-style, train-actor, jobs, cancel, watch) talk to a
-NED server and need only this package. Server-side commands (train-manipulator, train-renderer, import-actor,
-demo) run on the GPU machine and need the server install (``pip install ned-vfx[server]``).
+NED server and need only this package. Server-side commands (train-manipulator, train-renderer,
+import-actor, demo) run on the GPU machine and need the server install (``pip install ned-vfx[server]``).
 
 Exit codes a farm manager can read: 0 done, 1 failed, 2 bad usage or bad input, 3 server
 unreachable, 4 token refused, 5 a model asset or actor is missing, 6 server busy, 130 cancelled.
