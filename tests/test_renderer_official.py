@@ -97,6 +97,7 @@ def test_official_files_load_strictly_into_our_modules(official_folder: Path, lo
     assert int(g.model_down_seg[2].num_batches_tracked) == 1234
 
 
+@pytest.mark.slow  # the paper-size generator: one 256x256 frame / one training step
 def test_an_official_actor_is_served_and_renders_a_256_frame(tmp_path: Path, official_folder: Path) -> None:
     """``ned import-actor`` registers the folder; the registry's renderer (what Manipulate uses)
     renders a 256x256 frame with the official generator."""
@@ -158,13 +159,14 @@ def test_instance_norm_uses_the_image_statistics_in_eval_mode_too() -> None:
     assert not torch.all(norm.running_mean == 5.0)  # training updates them, as the original does
 
 
+@pytest.mark.slow  # the paper-size generator: one 256x256 frame / one training step
 def test_official_meta_renderer_is_an_init_from_for_fine_tuning(tmp_path: Path, official_folder: Path,
                                                                loaded: dict) -> None:
     """``init_from`` an official folder (what ``ned train-renderer --init-from`` and TrainActor pass):
     the base's networks and weights win over the settings given, both discriminators come from the
     files, and one iteration (at 32 px, to be quick: the networks are fully convolutional; the
     release was trained at 256) moves the weights. The checkpoint written has the official keys."""
-    from ned_server.renderer.toy import toy_clip
+    from ned_server.synthetic.toy_actor import toy_clip
     from ned_server.renderer.train import RendererTrainer
 
     trainer = RendererTrainer([toy_clip(1, 4, 32)], tmp_path / "anna", replace(tiny_config(32), seq_len=2,
