@@ -165,9 +165,9 @@ def test_official_meta_renderer_is_an_init_from_for_fine_tuning(tmp_path: Path, 
     """``init_from`` an official folder (what ``ned train-renderer --init-from`` and TrainActor pass):
     the base's networks and weights win over the settings given, both discriminators come from the
     files, and one iteration (at 32 px, to be quick: the networks are fully convolutional; the
-    release was trained at 256) moves the weights. The checkpoint written has the official keys."""
-    from ned_server.synthetic.toy_actor import toy_clip
+    release was trained at 256) moves the weights. Its state (what a checkpoint holds) keeps the official keys."""
     from ned_server.renderer.train import RendererTrainer
+    from ned_server.synthetic.toy_actor import toy_clip
 
     trainer = RendererTrainer([toy_clip(1, 4, 32)], tmp_path / "anna", replace(tiny_config(32), seq_len=2,
                               batch_size=1), init_from=official_folder)
