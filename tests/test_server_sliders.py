@@ -75,6 +75,26 @@ def test_sliders_change_the_plates_and_a_one_frame_preview_shows_them(client, tr
     assert list(preview) == [1006] and preview[1006] != preview_plain[1006]
 
 
+def test_a_head_slider_alone_moves_the_warped_plate(client, tracked):
+    """At intensity 0 the warp is the identity; a head or gaze slider must still move the plate (the
+    head is drawn posed by the sliders, the original plate's geometry stays the tracked one)."""
+    still = pb.EmotionControl(emotion="happy", intensity=0.0)
+    settings = dict(range=pb.FrameRange(first=1004, last=1005), preroll=2, render="warp")
+    plain = {p.header.frame: p.exr for p in client.manipulate(pb.ManipulateSettings(
+        shot_id="sh020", actor_id="anna", emotion=still, **settings))}
+    turned = pb.ManipulateSettings(shot_id="sh020", actor_id="anna", emotion=still, **settings)
+    turned.sliders.append(_curve("head_yaw", (0, 8.0)))
+    moved = {p.header.frame: p.exr for p in client.manipulate(turned)}
+    assert moved.keys() == plain.keys() == {1004, 1005}
+    for frame in plain:
+        a, b = decode_exr(plain[frame]), decode_exr(moved[frame])
+        assert "stmap.R" in b.channels
+        if a.data_window == b.data_window:
+            assert np.abs(a.pixels.astype(np.float32) - b.pixels.astype(np.float32)).max() > 0
+        else:  # the edit covers other pixels: it moved
+            assert b.data_window != a.data_window
+
+
 def test_bad_sliders_are_refused_and_the_server_keeps_serving(client, tracked):
     for curve, words in ((_curve("grin", (0, 1.0)), "unknown face slider"), (_curve("smile", (0, 3.0)), "out of range"),
                          (_curve("smile"), "no keys")):
