@@ -129,6 +129,7 @@ def frame_tracks(track: ShotTrack, display: tuple[int, int, int, int]) -> list[p
             pose=track.pose[i].tolist() if ok else [], camera=track.camera[i].tolist() if ok else [],
             pupils=track.pupils[i].reshape(-1).tolist() if ok else [],
             alignment=track.alignment[i].reshape(-1).tolist() if ok else [], blink=float(track.blink[i]) if ok else 0.0,
+            fit_error=float(track.fit_error[i]) if ok else 0.0,
         ))
     return out
 
@@ -137,7 +138,8 @@ def track_summary(done: TrackDone) -> pb.TrackSummary:
     track = done.track
     summary = pb.TrackSummary(shot_id=done.shot.shot_id, frame_count=len(track),
                               tracked_frames=int(track.tracked.sum()), from_cache=done.from_cache,
-                              face_id=track.face_id, display_window=window(done.shot.display_window))
+                              face_id=track.face_id, display_window=window(done.shot.display_window),
+                              tracker=track.tracker, landmarker=track.landmarker)
     for f in track.faces:
         summary.faces.add(face_id=f.id, frames=f.frames, first_frame=f.first, last_frame=f.last,
                           mean_size=f.mean_size, thumbnail_frame=f.thumbnail_frame,

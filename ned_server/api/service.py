@@ -26,6 +26,7 @@ from ned_server.orchestration.requests import ColourRequest, ProgressEvent, Stop
 from ned_server.runtime.jobs import ACTIVE
 from ned_server.runtime.plate_paths import read_in_place, resolve_roots
 from ned_server.runtime.streaming import Heartbeat
+from ned_server.tracking.result import TRACKER_DECA, TRACKER_FIT
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,17 @@ def _settings_and_frames(
     return first.settings, frames()
 
 
+def _tracking_info(out: pb.TrackingBackendInfo, pipeline: Pipeline) -> None:
+    """The landmarker and tracker Track would use here (nothing is loaded to find out)."""
+    lm = pipeline.models.landmarker(pipeline.config.tracking)
+    out.landmarker, out.landmarker_description = lm.name, lm.description
+    out.landmarker_licence, out.landmarker_note = lm.licence, lm.reason
+    deca = pipeline.models.deca_files()
+    out.tracker = TRACKER_DECA if "deca" in deca else TRACKER_FIT
+    out.tracker_licence = pipeline.assets["deca"].licence if "deca" in deca else ""
+    out.detail = pipeline.models.deca_detail_available()
+
+
 class NedService(rpc.NedServicer):
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
@@ -131,6 +143,7 @@ class NedService(rpc.NedServicer):
                     found and (a.location(models).parent / STANDIN_MARKER).is_file()) else ""
                 info.assets.add(name=a.name, path=str(a.location(models)), found=found,
                                 licence=a.licence, source=a.source, description=a.description + note)
+            _tracking_info(info.tracking, p)
             for prm in PARAMETERS:
                 info.parameters.add(
                     name=prm.name, minimum=prm.minimum, maximum=prm.maximum, default_value=prm.default,

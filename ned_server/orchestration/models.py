@@ -24,6 +24,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from ned_server.conditioning.detail import DetailDisplacement, load_deca_uv
 from ned_server.conditioning.shot import FaceConditioner
 from ned_server.errors import Precondition
 from ned_server.face3d.config import FlameConfig
@@ -40,8 +41,9 @@ from ned_server.renderer.inference import FaceRenderer
 from ned_server.runtime.assets import Asset
 from ned_server.runtime.store import Store
 from ned_server.tracking.config import TrackingConfig
+from ned_server.tracking.deca import Deca, load_deca
 from ned_server.tracking.detection import LandmarkDetector
-from ned_server.tracking.fan import FanDetector
+from ned_server.tracking.landmarkers import LandmarkerInfo, describe, make_detector
 
 T = TypeVar("T")
 
@@ -54,6 +56,9 @@ RPC_USES: dict[str, tuple[str, ...]] = {
     "ExtractStyle": ("track", "extract_style"),
     "TrainActor": ("track", "train_actor"),
 }
+
+# The manifest's DECA entries: the networks, and the data files the detailed shape image needs.
+DECA_ASSETS = ("deca", "deca_head_template", "deca_fixed_displacement", "deca_uv_face_eye_mask")
 RENDERER_FILE = "renderer.pth"  # what RendererTrainer writes for inference, inside the actor's training folder
 # TrainActor's init_from naming the released NED meta-renderer of the models folder (asset
 # "ned_meta_renderer") rather than an actor; no actor may take this id.
@@ -146,7 +151,8 @@ class Models:
 
     def conditioner(self, resolution: int) -> FaceConditioner:
         def build() -> FaceConditioner:
-            return FaceConditioner(self.flame(), self.flame_masks(), resolution=resolution, device=self.device)
+            return FaceConditioner(self.flame(), self.flame_masks(), resolution=resolution, device=self.device,
+                                   detail=self.deca_detail())
 
         return self._once(("conditioner", int(resolution)), build)
 
@@ -159,14 +165,54 @@ class Models:
 
         return self._once(("slider_rig",), build)
 
+    def deca_detail(self) -> DetailDisplacement | None:
+        """DECA's D_detail on its UV layout when deca_model.tar and its three data files are here."""
+        files = self.deca_files()
+        deca = self.deca()
+        if deca is None or deca.D_detail is None or len(files) < len(DECA_ASSETS):
+            return None
+        uv = load_deca_uv(files["deca_head_template"], files["deca_fixed_displacement"],
+                          files["deca_uv_face_eye_mask"], self.flame().num_vertices)
+        return DetailDisplacement(deca, uv)
+
     # ------------------------------------------------------------------ landmarks
     def detector(self, config: TrackingConfig) -> LandmarkDetector:
-        """face-alignment's detector; FAILED_PRECONDITION naming the weight files when they are absent."""
+        """FAN when its weights are here, else dlib's offline landmarker (tracking.landmarkers);
+        FAILED_PRECONDITION naming what is missing when neither is."""
 
         def build() -> LandmarkDetector:
-            return FanDetector(config.detection, device=self.device)
+            detector, info = make_detector(config.detection, device=self.device)
+            log.info("landmarks by %s (%s)%s", info.name, info.licence, f": {info.reason}" if info.reason else "")
+            return detector
 
-        return self._once(("detector",), build)
+        return self._once(("detector", config.detection.backend), build)
+
+    def landmarker(self, config: TrackingConfig) -> LandmarkerInfo:
+        """Which landmarker Track uses here, and its licence (for GetInfo), without loading it."""
+        return describe(config.detection)
+
+    # ------------------------------------------------------------------ DECA
+    def deca_files(self) -> dict[str, Path]:
+        """DECA's files found on this server (asset name -> path): the networks and the detail data."""
+        return {name: self.assets[name].location(self.models_dir) for name in DECA_ASSETS
+                if name in self.assets and self.assets[name].found(self.models_dir)}
+
+    def deca_detail_available(self) -> bool:
+        """Whether the detailed shape image is drawn with DECA's displacement here (all four files)."""
+        return len(self.deca_files()) == len(DECA_ASSETS)
+
+    def deca(self) -> Deca | None:
+        """DECA's networks when deca_model.tar is here (the paper's tracker), else None (landmark fit)."""
+        path = self.deca_files().get("deca")
+        if path is None:
+            return None
+        key = ("deca", str(path), path.stat().st_mtime_ns)
+
+        def build() -> Deca:
+            log.info("loading DECA from %s", path)
+            return load_deca(path, device=self.device)
+
+        return self._once(key, build)
 
     # ------------------------------------------------------------------ manipulator
     def manipulator_source(self) -> Path:

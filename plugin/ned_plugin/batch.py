@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .cli import PROGRESS_MODES, add_connection_args, connection_from_args, progress_printer
 from .client import CancelToken, NedClient
@@ -26,6 +27,9 @@ from .preview import preview_settings
 from .sequence import expand_pattern, find_sequence, parse_frame_range
 from .slider_keys import SliderKeysError, read_slider_keys
 from .wire import pb
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("ned")
 
@@ -72,6 +76,19 @@ def _add_shot_args(p: argparse.ArgumentParser, pattern_required: bool) -> None:
     add_connection_args(p)
 
 
+def landmarks_for_frames(landmarks: dict[int, np.ndarray], frames: Sequence[int], source: str) -> dict[int, np.ndarray]:
+    """The landmarks of the frames being tracked: a file covering a longer sequence (``--frames
+    1601-1720`` of a file holding 1001-1720) is fine, only the tracked range is sent. A file sharing
+    no frame with the range is an error (a wrong file or frame offset)."""
+    wanted = set(frames)
+    inside = {n: p for n, p in landmarks.items() if n in wanted}
+    if landmarks and not inside:
+        have = sorted(landmarks)
+        raise SystemExit(f"ned track: {source} holds landmarks for frames {have[0]}-{have[-1]}, none of the "
+                         f"tracked frames {min(frames)}-{max(frames)}: check the file or --frames")
+    return inside
+
+
 def track_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="ned track", description="Track a shot's faces on the NED server.")
     _add_shot_args(p, pattern_required=True)
@@ -84,7 +101,8 @@ def track_main(argv: list[str]) -> int:
     if args.face_id is not None:
         settings.face_id = args.face_id
     if args.landmarks:
-        for number, points in read_landmarks(args.landmarks).items():
+        for number, points in landmarks_for_frames(read_landmarks(args.landmarks), [n for n, _ in seq],
+                                                   args.landmarks).items():
             settings.landmarks.add(frame=number, points=[float(v) for v in points.reshape(-1)])
     cancel = CancelToken()
     with NedClient(connection_from_args(args)) as client:

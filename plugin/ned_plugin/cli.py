@@ -156,6 +156,13 @@ def _info(args: argparse.Namespace) -> int:
     print("RPCs:")
     for r in info.rpcs:
         print(f"  {r.name:<13} {'yes' if r.available else 'no: ' + r.reason}")
+    t = info.tracking
+    print(f"landmarks: {t.landmarker or 'NONE'}" + (f" - {t.landmarker_description}" if t.landmarker else "")
+          + (f" ({t.landmarker_note})" if t.landmarker_note else ""))
+    if t.landmarker_licence:
+        print(f"  licence: {t.landmarker_licence}")
+    print(f"tracker: {t.tracker or '-'}{', detailed shape from DECA' if t.detail else ''}"
+          + (f" (licence: {t.tracker_licence})" if t.tracker_licence else ""))
     print("model assets:")
     for a in info.assets:
         print(f"  {a.name:<18} {'found' if a.found else 'MISSING'}  {a.path}")
