@@ -115,6 +115,9 @@ class FitConfig:
     # A frame whose fitted landmarks miss the observed ones by more than this fraction of the
     # inter-ocular distance on average (occlusion, a profile the landmarker got wrong) is untracked.
     max_error_iod: float = 0.15
+    # Before the fit, a frame whose landmarks miss the face template by more than this many
+    # inter-ocular distances on average (after the best similarity) is untracked: no face has them.
+    max_template_residual: float = 0.35
     # A frame with more than this fraction of its landmarks outside the plate (a face leaving the
     # frame) is untracked.
     max_outside_fraction: float = 0.2

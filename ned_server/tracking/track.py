@@ -15,13 +15,14 @@ nearest tracked frame's values (all of them, blinks included); the shot goes on.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from ned_server.errors import Cancelled, InvalidInput, NotFound
-from ned_server.tracking.alignment import align_frames
+from ned_server.tracking.alignment import align_frames, umeyama
 from ned_server.tracking.config import TrackingConfig
 from ned_server.tracking.deca import Deca, crop_face, load_deca
 from ned_server.tracking.detection import (
@@ -37,6 +38,7 @@ from ned_server.tracking.identities import IdentityTracker, box_size
 from ned_server.tracking.landmarkers import make_detector
 from ned_server.tracking.result import N_DETAIL, TRACKER_DECA, TRACKER_FIT, ShotTrack
 from ned_server.tracking.smoothing import fill_untracked, savgol_boxes, smooth_track
+from ned_server.tracking.template import TEMPLATE_FACE_UNITS
 
 NO_FACE = "no face found"
 NO_LANDMARKS = "no landmarks given for this frame"
@@ -118,7 +120,10 @@ def track_shot(
     numbers: list[int] = []
     seen: set[int] = set()
     size: tuple[int, int] | None = None
-    tracker = IdentityTracker(config.identity)
+    # Landmarks from another tracker describe one face: every frame of theirs is that face, however
+    # far it moved (a face leaving the frame must not become a second identity).
+    identity = replace(config.identity, min_iou=0.0, max_gap=len(seen) + 10**9) if given else config.identity
+    tracker = IdentityTracker(identity)
     any_detection = np.zeros(0, dtype=bool)
     found: list[bool] = []
     for index, (frame, image) in enumerate(frames):
@@ -180,6 +185,11 @@ def _analyse(detections: Mapping[int, FaceDetection], numbers: list[int], any_de
     outside = _outside_frame(raw, tracked, size, config.fit.max_outside_fraction)
     for i in np.flatnonzero(outside):
         tracked[i], notes[i] = False, OUT_OF_FRAME
+    # Landmarks no face has (a detector confused by a hand, a profile it got wrong) are screened out
+    # before the fit, frame by frame: in the fit, the temporal smoothness would let them pull their
+    # neighbours off too.
+    for i in np.flatnonzero(tracked & (template_residual(raw) > config.fit.max_template_residual)):
+        tracked[i], notes[i] = False, POOR_FIT
     if not tracked.any():
         raise InvalidInput(f"the face is partly outside the frame in every frame where it was found "
                            f"({int(outside.sum())} frames): nothing can be tracked")
@@ -220,6 +230,18 @@ def _analyse(detections: Mapping[int, FaceDetection], numbers: list[int], any_de
         pupils=fill_untracked(pupil_s, tracked), blink=fill_untracked(blink, tracked), alignment=alignment,
         frame_size=size or (0, 0), crop_size=config.alignment.crop_size, fit_error=np.where(tracked, fit.error, 0.0),
         tracker=TRACKER_DECA if have_deca else TRACKER_FIT, detail=fill_untracked(detail, tracked))
+
+
+def template_residual(points: np.ndarray) -> np.ndarray:
+    """(T,) mean distance of each frame's landmarks to the face template after the best similarity
+    (Umeyama), in inter-ocular distances: ~0.1 for real faces, whatever their expression; far more
+    for points that are no face."""
+    tpl = TEMPLATE_FACE_UNITS
+    out = np.empty(len(points))
+    for i, p in enumerate(np.asarray(points, dtype=np.float64)):
+        A = umeyama(p, tpl)
+        out[i] = np.linalg.norm(p @ A[:, :2].T + A[:, 2] - tpl, axis=1).mean()
+    return out
 
 
 def _outside_frame(points: np.ndarray, tracked: np.ndarray, size: tuple[int, int] | None,
