@@ -38,6 +38,7 @@ only show the plumbing, not the method.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -46,6 +47,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 for p in (ROOT, ROOT / "plugin"):
@@ -160,6 +162,8 @@ def main() -> int:
     ap.add_argument("--out", help="folder for the contact sheet (default: under the temporary directory)")
     ap.add_argument("--keep", action="store_true", help="keep the server's store and models folders")
     args = ap.parse_args()
+    torch.set_num_threads(1)  # as the server runs (OMP_NUM_THREADS=1): a shared CPU only contends
+    np.seterr(invalid="ignore", divide="ignore")  # an output with no face found measures NaN, on purpose
     count = args.frames or (60 if args.quick else None)
     iterations = args.iterations or (20 if args.quick else 300)
     emotions = (args.emotions or ("happy,sad" if args.quick else "happy,sad,surprised")).split(",")
@@ -179,6 +183,10 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="ned_real_footage_"))
     store, models = work / "store", work / "models"
     models.mkdir()
+    # The server's temporary folder (where its stand-in FLAME head is written) is the run's own: a
+    # shared one may be rewritten by another checkout's server meanwhile, which renames the model.
+    (work / "tmp").mkdir()
+    os.environ["TMPDIR"] = str(work / "tmp")
     if args.manipulator:
         src = Path(args.manipulator)
         dst = models / "manipulator"
@@ -189,48 +197,55 @@ def main() -> int:
         print("manipulator: random (tiny, untrained: emotion figures show the plumbing only)")
 
     try:
-        with ServerProcess(store, models, start_timeout_s=180.0) as server, server.client(deadline_s=3600.0) as client:
-            info = client.info()
-            print(f"landmarker: {info.tracking.landmarker or 'none'} ({info.tracking.landmarker_licence})")
-            print(f"tracker: {info.tracking.tracker}")
-            t0 = time.perf_counter()
-            result = client.track(iter(plates), pb.TrackSettings(shot_id="real", frame_count=T))
-            track_ms = 1000.0 * (time.perf_counter() - t0) / T
-            s = result.summary
-            ok = np.array([f.tracked for f in result.frames])
-            lm = np.array([np.reshape(f.landmarks, (68, 2)) if f.tracked else np.zeros((68, 2))
-                           for f in result.frames], np.float64)
-            err = np.array([f.fit_error for f in result.frames], np.float64)
-            notes = sorted({f.note for f in result.frames if f.note})
-            print(f"track: {s.tracked_frames}/{s.frame_count} by {s.landmarker} + {s.tracker}"
-                  + (f"; notes: {'; '.join(notes)}" if notes else ""))
-
-            settings = pb.TrainActorRequest(actor_id="actor", shot_ids=["real"], preset=args.preset,
-                                            iterations=iterations)
-            t0 = time.perf_counter()
-            job = client.train_actor(settings)
-            train_s = time.perf_counter() - t0
-            if job.state != pb.JOB_STATE_SUCCEEDED:
-                raise SystemExit(f"training did not finish: {job}")
-
-            runs = [(e, 1.0, e) for e in emotions] + [(emotions[0], 0.0, "neutral0")]
-            composites: dict[str, list[np.ndarray]] = {}
-            manip_s = 0.0
-            for emotion, intensity, label in runs:
-                ms = pb.ManipulateSettings(shot_id="real", actor_id="actor",
-                                           emotion=pb.EmotionControl(emotion=emotion, intensity=intensity))
-                if args.render:
-                    if "render_mode" not in pb.ManipulateSettings.DESCRIPTOR.fields_by_name:
-                        raise SystemExit("--render: this version's ManipulateSettings has no render mode yet")
-                    ms.render_mode = args.render  # the field H16 adds (hybrid / warp / neural)
-                t0 = time.perf_counter()
-                out = {p.header.frame: p.exr for p in client.manipulate(ms)}
-                manip_s += time.perf_counter() - t0
-                composites[label] = [colour.to_network(composite(out.get(first + i, b""), linear[i]))
-                                     for i in range(T)]
+        return _run(args, srgb, linear, plates, colour, first, emotions, iterations, work, store, models, out_dir)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, srgb: np.ndarray, linear: list[np.ndarray], plates: list[tuple[int, bytes]],
+         colour: Colour, first: int, emotions: list[str], iterations: int, work: Path, store: Path, models: Path,
+         out_dir: Path) -> int:
+    T, H, W = srgb.shape[:3]
+    with ServerProcess(store, models, start_timeout_s=180.0) as server, server.client(deadline_s=3600.0) as client:
+        info = client.info()
+        print(f"landmarker: {info.tracking.landmarker or 'none'} ({info.tracking.landmarker_licence})")
+        print(f"tracker: {info.tracking.tracker}")
+        t0 = time.perf_counter()
+        result = client.track(iter(plates), pb.TrackSettings(shot_id="real", frame_count=T))
+        track_ms = 1000.0 * (time.perf_counter() - t0) / T
+        s = result.summary
+        ok = np.array([f.tracked for f in result.frames])
+        lm = np.array([np.reshape(f.landmarks, (68, 2)) if f.tracked else np.zeros((68, 2))
+                       for f in result.frames], np.float64)
+        err = np.array([f.fit_error for f in result.frames], np.float64)
+        notes = sorted({f.note for f in result.frames if f.note})
+        print(f"track: {s.tracked_frames}/{s.frame_count} by {s.landmarker} + {s.tracker}"
+              + (f"; notes: {'; '.join(notes)}" if notes else ""))
+
+        settings = pb.TrainActorRequest(actor_id="actor", shot_ids=["real"], preset=args.preset,
+                                        iterations=iterations)
+        t0 = time.perf_counter()
+        job = client.train_actor(settings)
+        train_s = time.perf_counter() - t0
+        if job.state != pb.JOB_STATE_SUCCEEDED:
+            raise SystemExit(f"training did not finish: {job}")
+
+        runs = [(e, 1.0, e) for e in emotions] + [(emotions[0], 0.0, "neutral0")]
+        composites: dict[str, list[np.ndarray]] = {}
+        manip_s = 0.0
+        for emotion, intensity, label in runs:
+            ms = pb.ManipulateSettings(shot_id="real", actor_id="actor",
+                                       emotion=pb.EmotionControl(emotion=emotion, intensity=intensity))
+            if args.render:
+                if "render_mode" not in pb.ManipulateSettings.DESCRIPTOR.fields_by_name:
+                    raise SystemExit("--render: this version's ManipulateSettings has no render mode yet")
+                ms.render_mode = args.render  # the field H16 adds (hybrid / warp / neural)
+            t0 = time.perf_counter()
+            out = {p.header.frame: p.exr for p in client.manipulate(ms)}
+            manip_s += time.perf_counter() - t0
+            composites[label] = [colour.to_network(composite(out.get(first + i, b""), linear[i]))
+                                 for i in range(T)]
 
     # ------------------------------------------------------------------ measure
     detector, det_info = make_detector(TrackingConfig().detection)
@@ -256,8 +271,9 @@ def main() -> int:
         figures[f"mouth_width_change_{label}"] = float((m["width"] - orig["width"])[both].mean())
         figures[f"corner_height_change_{label}"] = float((m["corners"] - orig["corners"])[both].mean())
         figures[f"output_faces_found_fraction_{label}"] = float(got_ok.mean())
-    figures["speech_correlation_min"] = float(np.nanmin(speech)) if speech else float("nan")
-    flame_fit = _fit_ms(raw, raw_ok, (W, H))
+    # NaN when the landmarker found no face on some output (an untrained renderer's blur): that run fails.
+    figures["speech_correlation_min"] = float(np.min(speech)) if speech else float("nan")
+    flame_fit = _fit_ms(raw, raw_ok, (W, H), work / "tmp" / "ned_tiny_flame")
     figures.update(track_ms_per_frame=track_ms, fit_ms_per_frame=flame_fit, train_s=train_s,
                    manipulate_ms_per_frame=1000.0 * manip_s / (T * len(runs)))
 
@@ -271,14 +287,14 @@ def main() -> int:
     return 0
 
 
-def _fit_ms(landmarks: np.ndarray, ok: np.ndarray, size: tuple[int, int]) -> float:
+def _fit_ms(landmarks: np.ndarray, ok: np.ndarray, size: tuple[int, int], folder: Path) -> float:
     """The FLAME fit alone on the track's landmarks, ms per frame, with the model the server used."""
     from ned_server.face3d.assets import make_tiny_flame_assets
     from ned_server.face3d.config import FlameConfig
     from ned_server.face3d.flame import FlameLayer
     from ned_server.synthetic.config import ActorConfig
 
-    files = make_tiny_flame_assets(None, seed=ActorConfig().model_seed)  # the server's stand-in head
+    files = make_tiny_flame_assets(folder, seed=ActorConfig().model_seed)  # the server's stand-in head
     flame = FlameLayer(files.model, files.landmarks, FlameConfig())
     return float(fit_shot(landmarks, ok, flame, TrackingConfig().fit, frame_size=size).ms_per_frame)
 
