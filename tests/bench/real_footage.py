@@ -43,6 +43,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import cv2
@@ -163,7 +164,9 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the server's store and models folders")
     args = ap.parse_args()
     torch.set_num_threads(1)  # as the server runs (OMP_NUM_THREADS=1): a shared CPU only contends
-    np.seterr(invalid="ignore", divide="ignore")  # an output with no face found measures NaN, on purpose
+    # An output on which no face is found measures NaN, on purpose: no warnings about it.
+    np.seterr(invalid="ignore", divide="ignore")
+    warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
     count = args.frames or (60 if args.quick else None)
     iterations = args.iterations or (20 if args.quick else 300)
     emotions = (args.emotions or ("happy,sad" if args.quick else "happy,sad,surprised")).split(",")
