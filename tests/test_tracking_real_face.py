@@ -20,9 +20,9 @@ import pytest
 import torch
 from skimage import data as skimage_data
 
-from ned_server.face3d.assets import make_tiny_flame_assets
 from ned_server.face3d.config import FlameConfig
 from ned_server.face3d.flame import FlameLayer
+from ned_server.synthetic.flame_assets import make_tiny_flame_assets
 from ned_server.tracking.config import TrackingConfig
 from ned_server.tracking.dlib_landmarks import NAME, DlibDetector
 from ned_server.tracking.fitting import fit_shot

@@ -188,11 +188,13 @@ def _analyse(detections: Mapping[int, FaceDetection], numbers: list[int], any_de
     # Landmarks no face has (a detector confused by a hand, a profile it got wrong) are screened out
     # before the fit, frame by frame: in the fit, the temporal smoothness would let them pull their
     # neighbours off too.
-    for i in np.flatnonzero(tracked & (template_residual(raw) > config.fit.max_template_residual)):
+    rows = np.flatnonzero(tracked)
+    for i in rows[template_residual(raw[rows]) > config.fit.max_template_residual]:
         tracked[i], notes[i] = False, POOR_FIT
     if not tracked.any():
-        raise InvalidInput(f"the face is partly outside the frame in every frame where it was found "
-                           f"({int(outside.sum())} frames): nothing can be tracked")
+        raise InvalidInput(f"the face was found in {len(rows) + int(outside.sum())} frames but in none of them can it "
+                           f"be tracked ({int(outside.sum())} partly outside the frame, the others with landmarks no "
+                           "face has): check the shot, or send landmarks from another tracker")
 
     face_px = float(np.median([box_size(landmark_box(raw[i])) for i in np.flatnonzero(tracked)]))
     face_px = max(face_px, 1.0)

@@ -38,7 +38,6 @@ only show the plumbing, not the method.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -58,6 +57,9 @@ for p in (ROOT, ROOT / "plugin"):
 from ned_plugin.colour import Colour  # noqa: E402
 from ned_plugin.exr import decode_exr  # noqa: E402
 from ned_plugin.wire import pb  # noqa: E402
+from ned_server.face3d.config import FlameConfig  # noqa: E402
+from ned_server.face3d.flame import FlameLayer  # noqa: E402
+from ned_server.synthetic.flame_assets import LANDMARK_FILE, MODEL_FILE, install_standin_flame  # noqa: E402
 from ned_server.tracking.config import TrackingConfig  # noqa: E402
 from ned_server.tracking.fitting import fit_shot  # noqa: E402
 from ned_server.tracking.landmarkers import make_detector  # noqa: E402
@@ -186,10 +188,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="ned_real_footage_"))
     store, models = work / "store", work / "models"
     models.mkdir()
-    # The server's temporary folder (where its stand-in FLAME head is written) is the run's own: a
-    # shared one may be rewritten by another checkout's server meanwhile, which renames the model.
-    (work / "tmp").mkdir()
-    os.environ["TMPDIR"] = str(work / "tmp")
+    # No licensed FLAME here: the procedural stand-in head, installed where the server looks for FLAME.
+    install_standin_flame(models)
     if args.manipulator:
         src = Path(args.manipulator)
         dst = models / "manipulator"
@@ -276,7 +276,7 @@ def _run(args: argparse.Namespace, srgb: np.ndarray, linear: list[np.ndarray], p
         figures[f"output_faces_found_fraction_{label}"] = float(got_ok.mean())
     # NaN when the landmarker found no face on some output (an untrained renderer's blur): that run fails.
     figures["speech_correlation_min"] = float(np.min(speech)) if speech else float("nan")
-    flame_fit = _fit_ms(raw, raw_ok, (W, H), work / "tmp" / "ned_tiny_flame")
+    flame_fit = _fit_ms(raw, raw_ok, (W, H), models / "flame")
     figures.update(track_ms_per_frame=track_ms, fit_ms_per_frame=flame_fit, train_s=train_s,
                    manipulate_ms_per_frame=1000.0 * manip_s / (T * len(runs)))
 
@@ -290,15 +290,9 @@ def _run(args: argparse.Namespace, srgb: np.ndarray, linear: list[np.ndarray], p
     return 0
 
 
-def _fit_ms(landmarks: np.ndarray, ok: np.ndarray, size: tuple[int, int], folder: Path) -> float:
-    """The FLAME fit alone on the track's landmarks, ms per frame, with the model the server used."""
-    from ned_server.face3d.assets import make_tiny_flame_assets
-    from ned_server.face3d.config import FlameConfig
-    from ned_server.face3d.flame import FlameLayer
-    from ned_server.synthetic.config import ActorConfig
-
-    files = make_tiny_flame_assets(folder, seed=ActorConfig().model_seed)  # the server's stand-in head
-    flame = FlameLayer(files.model, files.landmarks, FlameConfig())
+def _fit_ms(landmarks: np.ndarray, ok: np.ndarray, size: tuple[int, int], flame_dir: Path) -> float:
+    """The FLAME fit alone on the raw detections, ms per frame, with the model the server used."""
+    flame = FlameLayer(flame_dir / MODEL_FILE, flame_dir / LANDMARK_FILE, FlameConfig())
     return float(fit_shot(landmarks, ok, flame, TrackingConfig().fit, frame_size=size).ms_per_frame)
 
 
