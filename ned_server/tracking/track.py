@@ -183,14 +183,14 @@ def _analyse(detections: Mapping[int, FaceDetection], numbers: list[int], any_de
     missing = NO_LANDMARKS if given else NO_FACE
     notes = ["" if tracked[i] else (OTHER_FACES if any_detection[i] else missing) for i in range(T)]
     outside = _outside_frame(raw, tracked, size, config.fit.max_outside_fraction)
-    for i in np.flatnonzero(outside):
-        tracked[i], notes[i] = False, OUT_OF_FRAME
+    for j in np.flatnonzero(outside):
+        tracked[j], notes[j] = False, OUT_OF_FRAME
     # Landmarks no face has (a detector confused by a hand, a profile it got wrong) are screened out
     # before the fit, frame by frame: in the fit, the temporal smoothness would let them pull their
     # neighbours off too.
     rows = np.flatnonzero(tracked)
-    for i in rows[template_residual(raw[rows]) > config.fit.max_template_residual]:
-        tracked[i], notes[i] = False, POOR_FIT
+    for j in rows[template_residual(raw[rows]) > config.fit.max_template_residual]:
+        tracked[j], notes[j] = False, POOR_FIT
     if not tracked.any():
         raise InvalidInput(f"the face was found in {len(rows) + int(outside.sum())} frames but in none of them can it "
                            f"be tracked ({int(outside.sum())} partly outside the frame, the others with landmarks no "
@@ -214,8 +214,8 @@ def _analyse(detections: Mapping[int, FaceDetection], numbers: list[int], any_de
     # wrong) are untracked rather than handed to the renderer: they pass through untouched.
     iod = np.linalg.norm(raw[:, 36:42].mean(axis=1) - raw[:, 42:48].mean(axis=1), axis=1)
     poor = tracked & (fit.error > config.fit.max_error_iod * np.maximum(iod, 1.0))
-    for i in np.flatnonzero(poor):
-        tracked[i], notes[i] = False, POOR_FIT
+    for j in np.flatnonzero(poor):
+        tracked[j], notes[j] = False, POOR_FIT
     # Blinks from the fitted model's eyelids: the 3D fit ties both eyes and both lids together, so
     # they are steadier than the detected lid points, and nothing smooths a two-frame blink away.
     blink = blink_signal(fit.landmarks, tracked, config.eyes)
