@@ -2,7 +2,7 @@
 
     python tests/bench/real_footage.py ../shared/real_footage/d10.mp4 --quick
     python tests/bench/real_footage.py CLIP [--frames 240] [--preset tiny] [--iterations 1500]
-        [--emotions happy,sad,surprised] [--manipulator PATH] [--out DIR] [--render MODE]
+        [--emotions happy,sad,surprised] [--manipulator PATH] [--out DIR] [--render hybrid|warp|neural]
 
 CLIP is an mp4 (read with cv2.VideoCapture) or an image sequence (a folder of frames, or a
 pattern such as plates.####.png). Its display-referred sRGB frames are converted to scene-linear
@@ -161,7 +161,7 @@ def main() -> int:
     ap.add_argument("--emotions", help="comma-separated target emotions (default happy,sad,surprised; "
                     "--quick: happy,sad)")
     ap.add_argument("--manipulator", help="manipulator checkpoint file or folder (default: a random tiny one)")
-    ap.add_argument("--render", help="Manipulate render mode (hybrid, warp, neural) when the server offers one")
+    ap.add_argument("--render", help="Manipulate render mode (hybrid, warp or neural; default: the server's)")
     ap.add_argument("--out", help="folder for the contact sheet (default: under the temporary directory)")
     ap.add_argument("--keep", action="store_true", help="keep the server's store and models folders")
     args = ap.parse_args()
@@ -241,9 +241,9 @@ def _run(args: argparse.Namespace, srgb: np.ndarray, linear: list[np.ndarray], p
             ms = pb.ManipulateSettings(shot_id="real", actor_id="actor",
                                        emotion=pb.EmotionControl(emotion=emotion, intensity=intensity))
             if args.render:
-                if "render_mode" not in pb.ManipulateSettings.DESCRIPTOR.fields_by_name:
-                    raise SystemExit("--render: this version's ManipulateSettings has no render mode yet")
-                ms.render_mode = args.render  # the field H16 adds (hybrid / warp / neural)
+                if args.render not in info.render_modes:
+                    raise SystemExit(f"--render {args.render}: the server offers {', '.join(info.render_modes)}")
+                ms.render = args.render
             t0 = time.perf_counter()
             out = {p.header.frame: p.exr for p in client.manipulate(ms)}
             manip_s += time.perf_counter() - t0
