@@ -61,6 +61,8 @@ class ReenactSettings:
     pixel_type: str = "half"
     render: str = "hybrid"  # parameters.RENDER_MODES (see orchestration of the modes below)
     sliders: list[SliderCurve] = field(default_factory=list)  # face sliders, applied after the manipulator
+    # Frame lists: plates only of these frames of first..last (all still run, as context); (): all.
+    output_frames: tuple[int, ...] = ()
 
 
 @dataclass
@@ -109,6 +111,19 @@ def frame_range(track: ShotTrack, first: int | None, last: int | None) -> tuple[
     return int(inside[0]), int(inside[-1])
 
 
+def output_indices(track: ShotTrack, i0: int, i1: int, frames: tuple[int, ...]) -> set[int] | None:
+    """Track indices of the listed output frames (None: every frame of i0..i1); a frame outside is refused."""
+    if not frames:
+        return None
+    index = {int(f): i for i, f in enumerate(track.frames[i0:i1 + 1], start=i0)}
+    outside = sorted({int(f) for f in frames} - index.keys())
+    if outside:
+        shown = ", ".join(str(f) for f in outside[:8]) + ("..." if len(outside) > 8 else "")
+        raise InvalidInput(f"output frame(s) {shown} are not in the frame range {int(track.frames[i0])}-"
+                           f"{int(track.frames[i1])} of the shot; list only frames of the range")
+    return {index[int(f)] for f in frames}
+
+
 def read_region(store: Store, shot: Shot, frame: int, box: Box) -> FrameRegion:
     """The box of a stored plate (box in frame-array pixels, i.e. relative to the display window)."""
     x, y, w, h = shot.display_window
@@ -140,6 +155,7 @@ def manipulate_track(
     ``slider_rig``) nudge the translated expression, the pose and the pupils before anything is drawn."""
     timed = times if times is not None else StageTimes()
     i0, i1 = frame_range(track, settings.first, settings.last)
+    wanted = output_indices(track, i0, i1, settings.output_frames)
     with timed("translate"):
         expression = manipulator.translate(track.expression51, settings.control, first_frame=int(track.frames[0]))
     posed = track  # the face to draw: the track with the sliders' pose and pupils (``track`` stays the original)
@@ -161,7 +177,7 @@ def manipulate_track(
     alignment = crop_matrices(track.alignment, track.crop_size, resolution)
     stream = renderer.stream()
     faces: dict[int, np.ndarray] = {}
-    total = i1 - i0 + 1
+    total = i1 - i0 + 1 if wanted is None else len(wanted)
     done = 0
     display = shot.display_window
     origin = (display[0], display[1])
@@ -193,7 +209,7 @@ def manipulate_track(
     def emit(ready: list) -> Iterator[PlateOut]:
         nonlocal done
         for index, mask in ready:
-            if i0 <= index <= i1:
+            if i0 <= index <= i1 and (wanted is None or index in wanted):
                 yield finish(index, mask)
                 done += 1
                 progress(done, total)
