@@ -308,10 +308,11 @@ def extract_style_main(argv: list[str]) -> int:
         settings.range.first, settings.range.last = wanted[0], wanted[-1]
     with NedClient(connection_from_args(args)) as client:
         reply = client.extract_style(settings, frames)
+    similarity = dict(reply.emotion_similarity)
     doc = {"style": list(reply.style), "windows": reply.windows, "shot_id": reply.shot_id,
-           "emotion_similarity": dict(reply.emotion_similarity)}
+           "emotion_similarity": similarity}
     write_bytes(Path(args.out), json.dumps(doc, indent=1).encode())
-    best = max(doc["emotion_similarity"].items(), key=lambda kv: kv[1], default=("?", 0.0))
+    best = max(similarity.items(), key=lambda kv: kv[1], default=("?", 0.0))
     print(f"style of {reply.windows} windows written to {args.out}; closest emotion: {best[0]}")
     return 0
 

@@ -207,9 +207,9 @@ def prepare_render(node: Any, first: int | None = None, last: int | None = None,
     if not actor:
         raise HostError("no actor is chosen: press Connect to list the server's actors, or train one")
     shot_id = _text(node, "shot_id")
-    frames: list[tuple[int, Path]] = []
+    files: list[tuple[int, Path]] = []
     try:
-        frames = input_frames(node, first - preroll, last)
+        files = input_frames(node, first - preroll, last)
     except HostError:
         if not shot_id:
             raise  # nothing to send and no tracked shot to use
@@ -220,7 +220,7 @@ def prepare_render(node: Any, first: int | None = None, last: int | None = None,
         if not reference:
             raise HostError(f"the reference clip {clip} has no frames on disk")
     return RenderPlan(node.name(), connection(node), values, first, last, actor, shot_id, _face_id(node),
-                      colour(node), frames, output_pattern(node), reference, own, listed)
+                      colour(node), files, output_pattern(node), reference, own, listed)
 
 
 def run_render(plan: RenderPlan, on_progress: ProgressCallback | None = None,
