@@ -167,7 +167,7 @@ def manipulate_track(
                                             settings.control.speech_preservation)
     if settings.render != "neural":
         yield from _edit_track(store, shot, track, posed, expression, manipulator.emotions, renderer, conditioner,
-                               colour, settings, (i0, i1), device, progress, cancelled, timed)
+                               colour, settings, (i0, i1), device, progress, cancelled, timed, wanted=wanted)
         return
     matte_filter = TemporalMatteFilter(settings.composite.temporal_sigma)
     reach = matte_filter.radius
@@ -250,7 +250,8 @@ def _edit_track(store: Store, shot: Shot, track: ShotTrack, posed_track: ShotTra
                 renderer: FaceRenderer,
                 conditioner: FaceConditioner, colour: ShotColour, settings: ReenactSettings,
                 span: tuple[int, int], device: str, progress: Callable[[int, int], None],
-                cancelled: Callable[[], bool], timed: StageTimes) -> Iterator[PlateOut]:
+                cancelled: Callable[[], bool], timed: StageTimes,
+                wanted: set[int] | None = None) -> Iterator[PlateOut]:
     """Plates of the ``hybrid`` and ``warp`` modes: the plate warped at full resolution by the expression
     change (``conditioning.warp``), the neural face blended in only where the warp cannot explain the
     frame (hybrid; ``composite.edit``). The warp of a frame depends on that frame alone, so farm chunks
@@ -268,7 +269,7 @@ def _edit_track(store: Store, shot: Shot, track: ShotTrack, posed_track: ShotTra
     display = shot.display_window
     origin = (display[0], display[1])
     frame_size = (display[3], display[2])
-    total = i1 - i0 + 1
+    total = i1 - i0 + 1 if wanted is None else len(wanted)  # a frame list: plates of its frames only
     done = 0
     posed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -337,7 +338,7 @@ def _edit_track(store: Store, shot: Shot, track: ShotTrack, posed_track: ShotTra
         for key, mask in ready:
             assert isinstance(key, int | np.integer), key  # the matte filter hands back the frame positions pushed
             index = int(key)
-            if i0 <= index <= i1:
+            if i0 <= index <= i1 and (wanted is None or index in wanted):
                 yield finish(index, mask)
                 done += 1
                 progress(done, total)
