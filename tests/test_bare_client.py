@@ -24,25 +24,25 @@ LEFT_OUT = ("torch", "opencolorio", "tqdm", "zlib-ng", "zlib_ng")
 
 HOST_DRIVER = r"""
 import json, sys
-from ned_plugin import host
+from ned_plugin.host import controls, plates, requests
 from ned_plugin.client import ConnectionSettings
 from ned_plugin.landmarks_io import read_landmarks
 from ned_plugin.wire import pb
 
 cfg = json.loads(sys.argv[1])
 connection = ConnectionSettings(address=cfg["address"])
-info = host.server_info(connection)
-specs = host.knob_specs(info)
-files = host.frame_files(cfg["pattern"], cfg["first"], cfg["last"])
+info = requests.server_info(connection)
+specs = controls.knob_specs(info)
+files = plates.frame_files(cfg["pattern"], cfg["first"], cfg["last"])
 settings = pb.TrackSettings(shot_id="bare")
 for frame, points in read_landmarks(cfg["landmarks"]).items():
     settings.landmarks.add(frame=frame, points=[float(v) for v in points.reshape(-1)])
-tracked = host.track_shot(host.TrackJob(connection, settings, files))
-render = host.render_shot(host.RenderJob(
+tracked = requests.track_shot(requests.TrackJob(connection, settings, files))
+render = plates.render_shot(plates.RenderJob(
     connection, pb.ManipulateSettings(shot_id="bare", actor_id="anna", emotion=pb.EmotionControl(emotion="happy")),
     files, cfg["output"], use_cache=True))
 missing = [m for m in ("torch", "PyOpenColorIO", "tqdm", "zlib_ng") if m in sys.modules]
-print(json.dumps({"knobs": len(specs), "track": host.track_summary(tracked), "render": render.summary(),
+print(json.dumps({"knobs": len(specs), "track": requests.track_summary(tracked), "render": render.summary(),
                   "imported": missing}))
 """
 

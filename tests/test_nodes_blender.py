@@ -205,6 +205,28 @@ def test_track_and_render_add_the_face_strip_above(blender_python, fake, tmp_pat
     assert graded["colorspace"] == "Linear Rec.709"
 
 
+def test_the_frames_field_renders_a_frame_list(blender_python, fake, tmp_path: Path) -> None:
+    cfg = base_config(fake, tmp_path, "frames", 1, 6)
+    cfg["frames"] = "1-6x2"
+    facts = run_driver(blender_python, tmp_path, cfg)
+    assert ("prop", "frames") in [tuple(item) for item in facts["panel"]]
+    assert "9 are not on the strip plate (its frames: 1-6)" in facts["off_strip"]["error"]
+    assert facts["render"]["result"] == ["FINISHED"] and facts["render_wait"] is True, facts
+    assert facts["last_error"] == "" and "3 plates written" in facts["render_status"]
+    sent = fake.recorded.manipulate_settings[-1]
+    assert (sent.range.first, sent.range.last) == (1, 5) and list(sent.output_frames) == [1, 3, 5]
+    assert fake.recorded.frames_sent["Manipulate"] == [[1, 2, 3, 4, 5]]  # the frames between are context
+    # the strip keeps the shot's timing: frames the list left out show a transparent image
+    face = {s["name"]: s for s in facts["strips"]}["plate.ned"]
+    assert (face["frame_final_start"], face["frame_final_end"]) == (1, 6)
+    blank = ".plate.ned.0001.exr.blank.exr"
+    assert face["elements"] == ["plate.ned.0001.exr", blank, "plate.ned.0003.exr", blank, "plate.ned.0005.exr"]
+    gap = decode_exr((Path(face["directory"]) / blank).read_bytes())
+    assert gap.display_window == Window(0, 0, 32, 24) and float(np.abs(gap.pixels).max()) == 0.0
+    matte = {s["name"]: s for s in facts["strips"]}["plate.ned_matte"]
+    assert len(matte["elements"]) == 5
+
+
 def test_errors_leave_blender_working(blender_python, fake, tmp_path: Path) -> None:
     fake.delay_s = 0.3
     cfg = base_config(fake, tmp_path, "errors", 1, 8)

@@ -217,6 +217,24 @@ def test_use_stmap_rebuilds_the_edit_from_the_plates_stmap_and_neural_layers(fak
     assert merge.input(1) is read
 
 
+def test_the_frames_knob_takes_frame_lists(fake, script) -> None:
+    node = make_director(fake, script, last=1006)
+    press(node, "connect")
+    node["frame_list"].setValue("1001-1006x2")
+    press(node, "render")
+    finish(node)
+    assert nuke.messages == []
+    out = script / "comp" / "ned" / "NED_Director1"
+    assert sorted(p.name for p in out.glob("*.exr")) == [f"NED_Director1.{n}.exr" for n in (1001, 1003, 1005)]
+    assert fake.recorded.frames_sent["Manipulate"] == [[1001, 1002, 1003, 1004, 1005]]  # context between
+    sent = fake.recorded.manipulate_settings[-1]
+    assert (sent.range.first, sent.range.last) == (1001, 1005) and list(sent.output_frames) == [1001, 1003, 1005]
+    assert "3 plates written" in node["status"].value()
+    node["frame_list"].setValue("1006-1001")
+    press(node, "render")
+    assert "is reversed; write 1001-1006" in nuke.messages[-1] and director.running_job(node) is None
+
+
 def test_input_that_is_not_an_exr_read_is_written_out_first(fake, script) -> None:
     node = make_director(fake, script)
     grade = nuke.nodes.Grade()
@@ -339,6 +357,8 @@ def test_farm_render_inline_prints_progress(fake, script, capsys) -> None:
     nuke.GUI = False
     node = make_director(fake, script, last=1006)
     director.connect(node, ui=False)
+    listed = ned_nuke.render("NED_Director1", frames="1002,1006")
+    assert [f for f, _ in listed.files] == [1002, 1006]
     result = ned_nuke.render("NED_Director1", 1002, 1004)
     assert [f for f, _ in result.files] == [1002, 1003, 1004]
     assert "NED_PROGRESS 100% render 3/3" in capsys.readouterr().err
@@ -375,6 +395,9 @@ def test_farm_script_renders_every_director(fake, script, capsys) -> None:
         farm = runpy.run_path(str(ROOT / "nodes" / "nuke" / "ned_render.py"))
         assert farm["main"](["shot.nk", "--frames", "1001-1002"]) == 0
         assert "NED_Director1: 2 plates written" in capsys.readouterr().out
+        assert farm["main"](["shot.nk", "--frames", "1001,1004"]) == 0  # a list: its two frames, not four
+        assert "NED_Director1: 2 plates written" in capsys.readouterr().out
+        assert list(fake.recorded.manipulate_settings[-1].output_frames) == [1001, 1004]
         node["token"].setValue("bad")
         assert farm["main"](["shot.nk"]) == 1
         assert "refused the token" in capsys.readouterr().err

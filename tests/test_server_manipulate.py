@@ -108,6 +108,10 @@ def test_results_are_repeatable_emotion_dependent_and_chunks_equal_a_full_run(cl
     assert [p.header.frame for p in chunk] == list(range(1010, 1016))
     by_frame = {p.header.frame: p.exr for p in full}
     assert all(p.exr == by_frame[p.header.frame] for p in chunk)
+    # A frame list (e.g. 1010-1015x2 and 1015): the range still runs as context, only its frames come back.
+    listed, _ = _run(client, range=pb.FrameRange(first=1010, last=1015), preroll=25, output_frames=[1010, 1012, 1015])
+    assert [p.header.frame for p in listed] == [1010, 1012, 1015]
+    assert all(p.exr == by_frame[p.header.frame] for p in listed)
 
 
 def test_bad_requests_get_clear_statuses_and_the_server_keeps_serving(client, server, tracked):
@@ -125,6 +129,7 @@ def test_bad_requests_get_clear_statuses_and_the_server_keeps_serving(client, se
         (dict(emotion=pb.EmotionControl(reference_style=[0.1] * 3)), "INVALID_ARGUMENT", "16"),
         (dict(face_id=4), "NOT_FOUND", "face id 4"),
         (dict(render="painted"), "INVALID_ARGUMENT", "painted"),
+        (dict(range=pb.FrameRange(first=1010, last=1015), output_frames=[1012, 1030]), "INVALID_ARGUMENT", "1030"),
     ]
     for kw, code, text in cases:
         with pytest.raises(NedClientError) as err:

@@ -103,6 +103,7 @@ def manipulate_request(s: pb.ManipulateSettings) -> ManipulateRequest:
         pixel_type=(s.output.pixel_type or "half").lower(), face_id=_optional(s, "face_id"),
         frame_count=int(s.frame_count), sliders=slider_curves(s.sliders),
         render=(s.render or parameter("render").default_choice).strip().lower(),
+        output_frames=tuple(int(f) for f in s.output_frames),
     )
 
 

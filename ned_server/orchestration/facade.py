@@ -227,7 +227,7 @@ class Pipeline:
             slider_rig = self.models.slider_rig()
         settings = ReenactSettings(request.control, request.composite, request.first, request.last, pre,
                                    request.compression, request.pixel_type, request.render,
-                                   sliders=list(request.sliders))
+                                   sliders=list(request.sliders), output_frames=request.output_frames)
 
         def work(emit: Emit, stopped: StopCheck) -> ManipulateDone:
             shot = self._shot(frames, request.shot_id, request.frame_count, emit, stopped, "Manipulate")

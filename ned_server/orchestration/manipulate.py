@@ -61,6 +61,8 @@ class ReenactSettings:
     pixel_type: str = "half"
     render: str = "hybrid"  # parameters.RENDER_MODES (see orchestration of the modes below)
     sliders: list[SliderCurve] = field(default_factory=list)  # face sliders, applied after the manipulator
+    # Frame lists: plates only of these frames of first..last (all still run, as context); (): all.
+    output_frames: tuple[int, ...] = ()
 
 
 @dataclass
@@ -109,6 +111,19 @@ def frame_range(track: ShotTrack, first: int | None, last: int | None) -> tuple[
     return int(inside[0]), int(inside[-1])
 
 
+def output_indices(track: ShotTrack, i0: int, i1: int, frames: tuple[int, ...]) -> set[int] | None:
+    """Track indices of the listed output frames (None: every frame of i0..i1); a frame outside is refused."""
+    if not frames:
+        return None
+    index = {int(f): i for i, f in enumerate(track.frames[i0:i1 + 1], start=i0)}
+    outside = sorted({int(f) for f in frames} - index.keys())
+    if outside:
+        shown = ", ".join(str(f) for f in outside[:8]) + ("..." if len(outside) > 8 else "")
+        raise InvalidInput(f"output frame(s) {shown} are not in the frame range {int(track.frames[i0])}-"
+                           f"{int(track.frames[i1])} of the shot; list only frames of the range")
+    return {index[int(f)] for f in frames}
+
+
 def read_region(store: Store, shot: Shot, frame: int, box: Box) -> FrameRegion:
     """The box of a stored plate (box in frame-array pixels, i.e. relative to the display window)."""
     x, y, w, h = shot.display_window
@@ -140,6 +155,7 @@ def manipulate_track(
     ``slider_rig``) nudge the translated expression, the pose and the pupils before anything is drawn."""
     timed = times if times is not None else StageTimes()
     i0, i1 = frame_range(track, settings.first, settings.last)
+    wanted = output_indices(track, i0, i1, settings.output_frames)
     with timed("translate"):
         expression = manipulator.translate(track.expression51, settings.control, first_frame=int(track.frames[0]))
     posed = track  # the face to draw: the track with the sliders' pose and pupils (``track`` stays the original)
@@ -151,7 +167,7 @@ def manipulate_track(
                                             settings.control.speech_preservation)
     if settings.render != "neural":
         yield from _edit_track(store, shot, track, posed, expression, manipulator.emotions, renderer, conditioner,
-                               colour, settings, (i0, i1), device, progress, cancelled, timed)
+                               colour, settings, (i0, i1), device, progress, cancelled, timed, wanted=wanted)
         return
     matte_filter = TemporalMatteFilter(settings.composite.temporal_sigma)
     reach = matte_filter.radius
@@ -161,7 +177,7 @@ def manipulate_track(
     alignment = crop_matrices(track.alignment, track.crop_size, resolution)
     stream = renderer.stream()
     faces: dict[int, np.ndarray] = {}
-    total = i1 - i0 + 1
+    total = i1 - i0 + 1 if wanted is None else len(wanted)
     done = 0
     display = shot.display_window
     origin = (display[0], display[1])
@@ -193,7 +209,7 @@ def manipulate_track(
     def emit(ready: list) -> Iterator[PlateOut]:
         nonlocal done
         for index, mask in ready:
-            if i0 <= index <= i1:
+            if i0 <= index <= i1 and (wanted is None or index in wanted):
                 yield finish(index, mask)
                 done += 1
                 progress(done, total)
@@ -234,7 +250,8 @@ def _edit_track(store: Store, shot: Shot, track: ShotTrack, posed_track: ShotTra
                 renderer: FaceRenderer,
                 conditioner: FaceConditioner, colour: ShotColour, settings: ReenactSettings,
                 span: tuple[int, int], device: str, progress: Callable[[int, int], None],
-                cancelled: Callable[[], bool], timed: StageTimes) -> Iterator[PlateOut]:
+                cancelled: Callable[[], bool], timed: StageTimes,
+                wanted: set[int] | None = None) -> Iterator[PlateOut]:
     """Plates of the ``hybrid`` and ``warp`` modes: the plate warped at full resolution by the expression
     change (``conditioning.warp``), the neural face blended in only where the warp cannot explain the
     frame (hybrid; ``composite.edit``). The warp of a frame depends on that frame alone, so farm chunks
@@ -252,7 +269,7 @@ def _edit_track(store: Store, shot: Shot, track: ShotTrack, posed_track: ShotTra
     display = shot.display_window
     origin = (display[0], display[1])
     frame_size = (display[3], display[2])
-    total = i1 - i0 + 1
+    total = i1 - i0 + 1 if wanted is None else len(wanted)  # a frame list: plates of its frames only
     done = 0
     posed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -321,7 +338,7 @@ def _edit_track(store: Store, shot: Shot, track: ShotTrack, posed_track: ShotTra
         for key, mask in ready:
             assert isinstance(key, int | np.integer), key  # the matte filter hands back the frame positions pushed
             index = int(key)
-            if i0 <= index <= i1:
+            if i0 <= index <= i1 and (wanted is None or index in wanted):
                 yield finish(index, mask)
                 done += 1
                 progress(done, total)

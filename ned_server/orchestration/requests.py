@@ -71,6 +71,7 @@ class ManipulateRequest:
     frame_count: int = 0
     render: str = "hybrid"  # ned_plugin.parameters.RENDER_MODES: full-resolution edit, warp alone, or neural
     sliders: list[SliderCurve] = field(default_factory=list)  # face sliders, applied after the manipulator
+    output_frames: tuple[int, ...] = ()  # frames of first..last to return plates of; (): all
 
 
 @dataclass

@@ -18,15 +18,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .cli import PROGRESS_MODES, add_connection_args, connection_from_args, progress_printer
-from .client import CancelToken, NedClient
-from .exr import Frame, Window, encode_exr
-from .host import write_atomic
+from .client import CancelToken, NedClient, TrackResult, progress_info
+from .files import write_bytes
+from .host.plates import empty_plate
 from .landmarks_io import read_landmarks
 from .plate_files import PlateFiles
 from .preview import preview_settings
-from .sequence import expand_pattern, find_sequence, parse_frame_range
+from .sequence import (
+    SequenceError,
+    expand_pattern,
+    find_sequence,
+    format_frame_list,
+    is_contiguous,
+    output_frames,
+    parse_frame_range,
+)
 from .slider_keys import SliderKeysError, read_slider_keys
 from .wire import pb
+from .wire.controls import EmotionKeyValues
+from .wire.controls import emotion_control as build_emotion_control
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,10 +44,36 @@ if TYPE_CHECKING:
 log = logging.getLogger("ned")
 
 
-def _sequence(pattern: str, frames: str | None) -> list[tuple[int, Path]]:
-    if frames:
-        return [(n, Path(expand_pattern(pattern, n))) for n in parse_frame_range(frames)]
-    return [(n, Path(p)) for n, p in find_sequence(pattern)]
+def _frames(parser: argparse.ArgumentParser, spec: str | None) -> list[int]:
+    """The --frames list, sorted; [] when not given. A bad list is a usage error (exit 2) that says why."""
+    if not spec:
+        return []
+    try:
+        return parse_frame_range(spec)
+    except SequenceError as exc:
+        parser.error(str(exc))
+    raise AssertionError("unreachable")
+
+
+def _context_frames(parser: argparse.ArgumentParser, pattern: str, wanted: Sequence[int],
+                    preroll: int = 0) -> list[tuple[int, Path]]:
+    """The files to send for a frame list: every frame from ``min - preroll`` to ``max`` that exists.
+
+    The temporal stages (tracking's smoothing, the manipulator's windows, the recurrent renderer)
+    need the frames between a list's members as context; the listed frames themselves must exist.
+    """
+    if not wanted:
+        try:
+            return [(n, Path(p)) for n, p in find_sequence(pattern)]
+        except SequenceError as exc:
+            parser.error(str(exc))
+    try:
+        listed = {n: Path(p) for n, p in find_sequence(pattern, wanted)}
+        extra = [(n, Path(expand_pattern(pattern, n))) for n in range(wanted[0] - preroll, wanted[-1] + 1)
+                 if n not in listed]
+    except SequenceError as exc:
+        parser.error(str(exc))
+    return sorted([*listed.items(), *((n, p) for n, p in extra if p.is_file())])
 
 
 def _read_frames(seq: Sequence[tuple[int, Path]]) -> PlateFiles:
@@ -47,17 +83,6 @@ def _read_frames(seq: Sequence[tuple[int, Path]]) -> PlateFiles:
         if not os.access(path, os.R_OK) or not path.is_file():
             raise SystemExit(f"ned: cannot read frame {number}: {path} is missing or unreadable")
     return PlateFiles(seq)
-
-
-def empty_plate(display: pb.Window) -> bytes:
-    """A transparent 1x1 plate for an untracked frame, so the output sequence has no holes."""
-    import numpy as np
-
-    win = Window(display.x, display.y, max(1, display.width), max(1, display.height))
-    pixels = np.zeros((1, 1, 5), np.float16)
-    frame = Frame(pixels, ("R", "G", "B", "A", "matte.Y"), Window(win.x, win.y, 1, 1), win,
-                  {"ned/tracked": 0})
-    return encode_exr(frame, compression="zip", pixel_type="half")
 
 
 def _colour(args: argparse.Namespace) -> pb.ColourSettings:
@@ -96,7 +121,8 @@ def track_main(argv: list[str]) -> int:
     p.add_argument("--force", action="store_true", help="track again even when the server has it cached")
     p.add_argument("--out", help="write the per-frame tracking here: .npz (for train-manipulator) or .json")
     args = p.parse_args(argv)
-    seq = _sequence(args.pattern, args.frames)
+    wanted = _frames(p, args.frames)
+    seq = _context_frames(p, args.pattern, wanted)
     settings = pb.TrackSettings(shot_id=args.shot_id, colour=_colour(args), frame_count=len(seq), force=args.force)
     if args.face_id is not None:
         settings.face_id = args.face_id
@@ -115,35 +141,43 @@ def track_main(argv: list[str]) -> int:
     print(f"shot {s.shot_id}: {s.tracked_frames}/{s.frame_count} frames tracked, face {s.face_id}"
           f"{' (from cache)' if s.from_cache else ''}; faces found: "
           + ", ".join(f"{f.face_id} ({f.frames} frames)" for f in s.faces))
+    listed = wanted if not is_contiguous(wanted) else []
+    if listed:
+        print(f"frames {wanted[0]}-{wanted[-1]} tracked as one shot (the frames between are the tracker's "
+              f"context); the per-frame tracking of the {len(listed)} listed frames ({format_frame_list(listed)}) "
+              "is what --out holds")
     if args.out:
-        write_atomic(Path(args.out), track_file_bytes(result, Path(args.out).suffix.lower()))
+        write_bytes(Path(args.out), track_file_bytes(result, Path(args.out).suffix.lower(), listed))
     return 0
 
 
-def track_file_bytes(result, suffix: str) -> bytes:  # type: ignore[no-untyped-def]
+def track_file_bytes(result: TrackResult, suffix: str, only: Sequence[int] = ()) -> bytes:
     """``ned track --out``: .npz (what ``ned train-manipulator --data`` reads: expression51, frames,
-    tracked, plus landmarks, pose, camera, pupils and alignment) or JSON (every field, for scripts)."""
+    tracked, plus landmarks, pose, camera, pupils and alignment) or JSON (every field, for scripts).
+    ``only``: the frames to write (a --frames list); empty: every frame tracked."""
     import io
 
     import numpy as np
 
+    keep = set(only)
+    tracks = [f for f in result.frames if not keep or f.frame in keep]
     if suffix != ".npz":
         from google.protobuf.json_format import MessageToDict
 
-        doc = {"summary": MessageToDict(result.summary), "frames": [MessageToDict(f) for f in result.frames]}
+        doc = {"summary": MessageToDict(result.summary), "frames": [MessageToDict(f) for f in tracks]}
         return json.dumps(doc, indent=1).encode()
 
     def rows(name: str, width: int) -> np.ndarray:
-        out = np.full((len(result.frames), width), np.nan, np.float32)
-        for i, f in enumerate(result.frames):
+        out = np.full((len(tracks), width), np.nan, np.float32)
+        for i, f in enumerate(tracks):
             values = getattr(f, name)
             if f.tracked and len(values) == width:
                 out[i] = values
         return out
 
     buf = io.BytesIO()
-    np.savez(buf, frames=np.array([f.frame for f in result.frames], np.int64),
-             tracked=np.array([f.tracked for f in result.frames], bool), expression51=rows("expression", 51),
+    np.savez(buf, frames=np.array([f.frame for f in tracks], np.int64),
+             tracked=np.array([f.tracked for f in tracks], bool), expression51=rows("expression", 51),
              landmarks=rows("landmarks", 136).reshape(-1, 68, 2), pose=rows("pose", 15), camera=rows("camera", 3),
              pupils=rows("pupils", 4).reshape(-1, 2, 2), alignment=rows("alignment", 6).reshape(-1, 2, 3),
              boxes=rows("box", 4), shot_id=np.array(result.summary.shot_id))
@@ -163,25 +197,20 @@ def _parse_mix(text: str) -> dict[str, float]:
 
 
 def emotion_control(args: argparse.Namespace) -> pb.EmotionControl:
-    control = pb.EmotionControl(emotion=args.emotion or "")
-    if args.intensity is not None:
-        control.intensity = args.intensity
-    if args.mix:
-        control.mix.update(_parse_mix(args.mix))
-    if args.seed is not None:
-        control.seed = args.seed
-    if args.speech is not None:
-        control.speech_preservation = args.speech
+    """The EmotionControl the flags describe (built by ned_plugin.wire.controls, as the hosts' is)."""
+    style: list[float] = []
     if args.reference_style:
-        style = json.loads(Path(args.reference_style).read_text())
-        control.reference_style.extend(float(v) for v in (style["style"] if isinstance(style, dict) else style))
-    if args.keys:
-        for key in json.loads(Path(args.keys).read_text()):
-            k = control.keys.add(frame=int(key["frame"]), emotion=key.get("emotion", ""))
-            k.mix.update({str(n): float(w) for n, w in key.get("mix", {}).items()})
-            if "intensity" in key:
-                k.intensity = float(key["intensity"])
-    return control
+        doc = json.loads(Path(args.reference_style).read_text())
+        style = [float(v) for v in (doc["style"] if isinstance(doc, dict) else doc)]
+    keys = [
+        EmotionKeyValues(frame=int(key["frame"]), emotion=key.get("emotion", ""),
+                         mix={str(n): float(w) for n, w in key.get("mix", {}).items()},
+                         intensity=float(key["intensity"]) if "intensity" in key else None)
+        for key in (json.loads(Path(args.keys).read_text()) if args.keys else [])
+    ]
+    return build_emotion_control(args.emotion or "", intensity=args.intensity,
+                                 mix=_parse_mix(args.mix) if args.mix else None, seed=args.seed,
+                                 speech_preservation=args.speech, reference_style=style, keys=keys)
 
 
 def manipulate_main(argv: list[str]) -> int:
@@ -236,35 +265,35 @@ def manipulate_main(argv: list[str]) -> int:
         settings.preroll = args.preroll
     if args.render:
         settings.render = args.render
-    wanted: list[int] = parse_frame_range(args.frames) if args.frames else []
+    wanted = _frames(p, args.frames)
     if wanted:
-        settings.range.first, settings.range.last = min(wanted), max(wanted)
+        # the range covers the list (context for the temporal stages); only the listed frames come back
+        settings.range.first, settings.range.last = wanted[0], wanted[-1]
+        settings.output_frames[:] = output_frames(wanted, wanted[0], wanted[-1])
     if args.preview is not None:
         if not args.shot_id:
             p.error("--preview renders from the tracked shot: give its --shot-id (track it first)")
         settings = preview_settings(settings, args.preview, args.preroll)
+        del settings.output_frames[:]  # the one preview frame, whatever --frames listed
         args.pattern = None  # nothing to send: the server has the shot
+    keep = set(settings.output_frames)
     frames: PlateFiles | tuple = ()
     written = 0
     cancel = CancelToken()
     with NedClient(connection_from_args(args)) as client:
         if args.pattern and (args.send_frames or not args.shot_id):
-            seq = [(n, path) for n, path in find_sequence(args.pattern)] if not args.frames else None
-            if seq is None:
-                # send the preroll frames that exist too, so the server has the context it needs
-                pre = args.preroll if args.preroll is not None else 0
-                first = min(wanted) - pre
-                seq = [(n, Path(expand_pattern(args.pattern, n)))
-                       for n in range(first, max(wanted) + 1)
-                       if n in wanted or Path(expand_pattern(args.pattern, n)).exists()]
+            # with a list, the preroll frames that exist are sent too, so the server has the context it needs
+            seq = _context_frames(p, args.pattern, wanted, args.preroll if args.preroll is not None else 0)
             settings.frame_count = len(seq)
             frames = _read_frames(seq)
         try:
             for plate in client.manipulate(settings, frames, progress_printer(args.progress), cancel):
                 h = plate.header
+                if keep and h.frame not in keep:
+                    continue  # a server that ignores output_frames: the list still holds
                 data = plate.exr if h.tracked else empty_plate(h.display_window)
                 out = Path(expand_pattern(args.output, h.frame))
-                write_atomic(out, data)
+                write_bytes(out, data)
                 written += 1
                 log.info("frame %d -> %s%s", h.frame, out, "" if h.tracked else f" (untracked: {h.note})")
         except KeyboardInterrupt:
@@ -284,20 +313,24 @@ def extract_style_main(argv: list[str]) -> int:
     settings = pb.ExtractStyleSettings(shot_id=args.shot_id, colour=_colour(args))
     if args.face_id is not None:
         settings.face_id = args.face_id
+    wanted = _frames(p, args.frames)
+    if not is_contiguous(wanted):
+        p.error(f"--frames {args.frames}: a style is read from a continuous clip; give FIRST-LAST "
+                f"(e.g. {wanted[0]}-{wanted[-1]}), not a list with gaps")
     frames: PlateFiles | tuple = ()
     if args.pattern:
-        seq = _sequence(args.pattern, args.frames)
+        seq = _context_frames(p, args.pattern, wanted)
         settings.frame_count = len(seq)
         frames = _read_frames(seq)
-    elif args.frames:
-        wanted = parse_frame_range(args.frames)
-        settings.range.first, settings.range.last = min(wanted), max(wanted)
+    elif wanted:
+        settings.range.first, settings.range.last = wanted[0], wanted[-1]
     with NedClient(connection_from_args(args)) as client:
         reply = client.extract_style(settings, frames)
+    similarity = dict(reply.emotion_similarity)
     doc = {"style": list(reply.style), "windows": reply.windows, "shot_id": reply.shot_id,
-           "emotion_similarity": dict(reply.emotion_similarity)}
-    write_atomic(Path(args.out), json.dumps(doc, indent=1).encode())
-    best = max(doc["emotion_similarity"].items(), key=lambda kv: kv[1], default=("?", 0.0))
+           "emotion_similarity": similarity}
+    write_bytes(Path(args.out), json.dumps(doc, indent=1).encode())
+    best = max(similarity.items(), key=lambda kv: kv[1], default=("?", 0.0))
     print(f"style of {reply.windows} windows written to {args.out}; closest emotion: {best[0]}")
     return 0
 
@@ -323,8 +356,6 @@ def train_actor_main(argv: list[str]) -> int:
     if args.face_id is not None:
         request.face_id = args.face_id
     show = progress_printer(args.progress)
-    from .client import progress_info
-
     cancel = CancelToken()
     with NedClient(connection_from_args(args)) as client:
         try:

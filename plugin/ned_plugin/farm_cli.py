@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from .farm_jobs import JobPlan, TrainPlan, opencue_outline, opencue_xml, openjd_template, validate_openjd
-from .host import write_atomic
+from .files import write_bytes
 from .sequence import parse_frame_range
 
 
@@ -101,7 +101,7 @@ def farm_job_main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"ned farm-job: {exc}")
         return 2
-    write_atomic(out, text.encode())
+    write_bytes(out, text.encode())
     print(f"wrote {args.format} job {plan.name!r}: track, {'train, ' if plan.train else ''}"
           f"{len(plan.chunks)} manipulate chunks -> {out}")
     return 0

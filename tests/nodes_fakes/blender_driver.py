@@ -199,6 +199,23 @@ def render_scenario(cfg: dict, addon) -> dict:  # type: ignore[no-untyped-def]
     return facts
 
 
+def frames_scenario(cfg: dict, addon) -> dict:  # type: ignore[no-untyped-def]
+    """The panel's Frames field: a frame list renders its own frames; a frame off the strip is refused."""
+    runner = addon.runner
+    scene, _strip = scene_with_strip(cfg)
+    facts: dict = {"connect": op(bpy.ops.ned.connect)}
+    facts["panel"] = draw_panel(addon)
+    scene.ned_vse.frames = "1-9"  # off the strip (frames 1-6): refused before any work
+    facts["off_strip"] = op(bpy.ops.ned.render)
+    scene.ned_vse.frames = cfg["frames"]
+    facts["render"] = op(bpy.ops.ned.render)
+    facts["render_wait"] = runner.wait(60)
+    facts["render_status"] = scene.ned_vse.status
+    facts["last_error"] = scene.ned_vse.last_error
+    facts["strips"] = strip_facts(scene)
+    return facts
+
+
 def real_server_scenario(cfg: dict, addon) -> dict:  # type: ignore[no-untyped-def]
     """Against the real server: Track with landmarks from another tracker, then Render."""
     runner = addon.runner
@@ -288,7 +305,7 @@ if __name__ == "__main__":
         addon_utils = __import__("addon_utils")
 
         addon = setup(cfg)
-        scenario = {"render": render_scenario, "errors": errors_scenario,
+        scenario = {"render": render_scenario, "errors": errors_scenario, "frames": frames_scenario,
                     "real_server": real_server_scenario}[cfg["scenario"]]
         facts = scenario(cfg, addon)
         facts["version"] = bpy.app.version_string

@@ -78,6 +78,7 @@ class FakeNed(rpc.NedServicer):
         self.actors = list(actors)
         self.untracked = set(untracked)
         self.delay_s = delay_s  # per frame, so a test can cancel mid-stream
+        self.honour_output_frames = True  # False: an older server that returns every frame of the range
         self.fail: dict[str, tuple[grpc.StatusCode, str]] = {}  # RPC name -> status to answer with
         self.shots: dict[str, dict[int, Window]] = {}
         self.recorded = Recorded()
@@ -175,6 +176,8 @@ class FakeNed(rpc.NedServicer):
                           f"the server has no shot {settings.shot_id!r}: send its frames (track it first)")
         rng = settings.range
         numbers = [n for n in sorted(shot) if not (rng.first or rng.last) or rng.first <= n <= rng.last]
+        if settings.output_frames and self.honour_output_frames:  # as the real server: the list's plates only
+            numbers = [n for n in numbers if n in set(settings.output_frames)]
         self.started.set()
         for i, n in enumerate(numbers):
             self._pause(context)

@@ -54,6 +54,7 @@ class NED_PT_director(bpy.types.Panel):
 
         col = layout.column()
         col.prop(settings, "output_dir")
+        col.prop(settings, "frames")
         col.prop(settings, "add_matte")
         layout.operator("ned.render", icon="RENDER_ANIMATION")
 

@@ -2,7 +2,7 @@
 
 Fixed knobs (connection, shot, buttons, output) exist from the node's creation. Emotion, mix,
 face slider (the "Face" tab, every one animatable), matte and output-format knobs come from
-``ned_plugin.host.knob_specs`` on Connect, so their ranges, defaults and the emotion list are the
+``ned_plugin.host.controls.knob_specs`` on Connect, so their ranges, defaults and the emotion list are the
 server's; pressing Connect again updates them in place and keeps the artist's values and animation.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ned_plugin.colour_choice import FROM_SOURCE
-from ned_plugin.host import KnobSpec
+from ned_plugin.host.controls import KnobSpec
 
 from . import nuke_api
 from .config import CONFIG
@@ -58,6 +58,9 @@ FIXED: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
                                             "off: from first to last"}),
     ("int", "first_frame", "first", {"value": 1001, "startline": False, "tooltip": "first frame to work on"}),
     ("int", "last_frame", "last", {"value": 1100, "startline": False, "tooltip": "last frame to work on"}),
+    ("string", "frame_list", "frames", {"tooltip": "a frame list instead, e.g. 1001-1100x2 (every other frame) "
+                                        "or 1001,1050: plates of those frames only, the frames between run "
+                                        "as context; empty: every frame of the range"}),
     ("button", "preview", "Preview frame", {"command": _button("preview"), "tooltip": (
         "the current frame with these settings in seconds, from the tracked shot (a short preroll: close "
         "to, not equal to, the rendered frame)")}),

@@ -334,7 +334,7 @@ class OutputSettings(_message.Message):
     def __init__(self, compression: _Optional[str] = ..., pixel_type: _Optional[str] = ...) -> None: ...
 
 class ManipulateSettings(_message.Message):
-    __slots__ = ("shot_id", "actor_id", "emotion", "blend", "colour", "range", "preroll", "output", "face_id", "frame_count", "render", "sliders")
+    __slots__ = ("shot_id", "actor_id", "emotion", "blend", "colour", "range", "preroll", "output", "face_id", "frame_count", "render", "sliders", "output_frames")
     SHOT_ID_FIELD_NUMBER: _ClassVar[int]
     ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     EMOTION_FIELD_NUMBER: _ClassVar[int]
@@ -347,6 +347,7 @@ class ManipulateSettings(_message.Message):
     FRAME_COUNT_FIELD_NUMBER: _ClassVar[int]
     RENDER_FIELD_NUMBER: _ClassVar[int]
     SLIDERS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FRAMES_FIELD_NUMBER: _ClassVar[int]
     shot_id: str
     actor_id: str
     emotion: EmotionControl
@@ -359,7 +360,8 @@ class ManipulateSettings(_message.Message):
     frame_count: int
     render: str
     sliders: _containers.RepeatedCompositeFieldContainer[SliderCurve]
-    def __init__(self, shot_id: _Optional[str] = ..., actor_id: _Optional[str] = ..., emotion: _Optional[_Union[EmotionControl, _Mapping]] = ..., blend: _Optional[_Union[BlendSettings, _Mapping]] = ..., colour: _Optional[_Union[_frames_pb2.ColourSettings, _Mapping]] = ..., range: _Optional[_Union[FrameRange, _Mapping]] = ..., preroll: _Optional[int] = ..., output: _Optional[_Union[OutputSettings, _Mapping]] = ..., face_id: _Optional[int] = ..., frame_count: _Optional[int] = ..., render: _Optional[str] = ..., sliders: _Optional[_Iterable[_Union[SliderCurve, _Mapping]]] = ...) -> None: ...
+    output_frames: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, shot_id: _Optional[str] = ..., actor_id: _Optional[str] = ..., emotion: _Optional[_Union[EmotionControl, _Mapping]] = ..., blend: _Optional[_Union[BlendSettings, _Mapping]] = ..., colour: _Optional[_Union[_frames_pb2.ColourSettings, _Mapping]] = ..., range: _Optional[_Union[FrameRange, _Mapping]] = ..., preroll: _Optional[int] = ..., output: _Optional[_Union[OutputSettings, _Mapping]] = ..., face_id: _Optional[int] = ..., frame_count: _Optional[int] = ..., render: _Optional[str] = ..., sliders: _Optional[_Iterable[_Union[SliderCurve, _Mapping]]] = ..., output_frames: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SliderKey(_message.Message):
     __slots__ = ("frame", "value")
