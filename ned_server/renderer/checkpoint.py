@@ -22,16 +22,13 @@ from typing import Any
 
 import torch
 
+from ned_server.renderer import official
+from ned_server.renderer.checkpoint_format import FORMAT, RendererCheckpointError
 from ned_server.renderer.config import RendererConfig
 
-FORMAT = "ned.renderer/1"
 LATEST = "latest.pth"
 RENDERER = "renderer.pth"
 HISTORY = "losses.jsonl"
-
-
-class RendererCheckpointError(RuntimeError):
-    """A renderer checkpoint that is missing, unreadable or of another kind."""
 
 
 def resolve(path: str | Path, prefer: str = RENDERER) -> Path:
@@ -53,8 +50,6 @@ def _ours_in(path: Path) -> bool:
 
 
 def load(path: str | Path, prefer: str = RENDERER) -> dict[str, Any]:
-    from ned_server.renderer import official  # here: official reads this module's format
-
     if official.is_official(path) and not (Path(path).is_dir() and _ours_in(Path(path))):
         return official.load_official(path)
     file = resolve(path, prefer)

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ned_server.renderer.checkpoint import FORMAT, RendererCheckpointError
+from ned_server.renderer.checkpoint_format import FORMAT, RendererCheckpointError
 from ned_server.renderer.config import RendererConfig, paper_config
 from ned_server.renderer.networks import build_discriminators, build_generator
 
