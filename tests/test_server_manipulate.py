@@ -155,13 +155,20 @@ def test_manipulate_without_a_manipulator_names_the_missing_asset(client, server
     assert err.value.code == "FAILED_PRECONDITION" and "manipulator" in str(err.value)
 
 
-def test_untracked_frames_sent_to_manipulate_need_landmarks_or_the_detector(client, server, shot):
+def test_untracked_frames_sent_to_manipulate_are_tracked_by_the_servers_landmarker(client, server, shot):
     write_tiny_manipulator(server.config.models_dir)
     write_tiny_actor(server.config.store_dir, "anna")
+    settings = pb.ManipulateSettings(actor_id="anna", emotion=pb.EmotionControl(emotion="sad"))
+    # Asked for FAN, whose weights this server lacks: the error names the missing S3FD file.
+    server.config.tracking.detection.backend = "fan"
     with pytest.raises(NedClientError) as err:
-        list(client.manipulate(pb.ManipulateSettings(actor_id="anna", emotion=pb.EmotionControl(emotion="sad")),
-                               shot.frames[:12]))
+        list(client.manipulate(settings, shot.frames[:12]))
     assert err.value.code == "FAILED_PRECONDITION" and "s3fd" in str(err.value)
+    # The default falls back to the offline dlib landmarker, which finds the synthetic face.
+    server.config.tracking.detection.backend = "auto"
+    plates = list(client.manipulate(settings, shot.frames[:12]))
+    assert [p.header.frame for p in plates] == list(range(1001, 1013))
+    assert sum(p.header.tracked for p in plates) >= 10
 
 
 def test_extract_style_reads_a_tracked_reference(client, tracked):
