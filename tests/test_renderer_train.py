@@ -179,3 +179,15 @@ def test_fine_tuning_a_meta_renderer_beats_training_from_scratch(tmp_path) -> No
     e_tuned, e_scratch = _heldout_fapd(tuned, heldout), _heldout_fapd(scratch, heldout)
     # measured over seeds 0-2: ratios 0.62-0.74
     assert e_tuned < 0.85 * e_scratch, (e_tuned, e_scratch)
+
+
+def test_a_reconstruction_only_step_leaves_the_discriminators_alone(tmp_path, clips) -> None:
+    trainer = RendererTrainer(clips, tmp_path / "run", recon_config(32), TrainConfig(iterations=2, checkpoint_every=10))
+    before = [p.detach().clone() for p in trainer.nets.image_d.parameters()]
+    g_before = [p.detach().clone() for p in trainer.nets.generator.parameters()]
+    result = trainer.train()
+    assert result.iterations == 2
+    last = json.loads((tmp_path / "run" / ckpt_io.HISTORY).read_text().splitlines()[-1])
+    assert {"G/l1", "G/total"} <= set(last) and not [k for k in last if k.startswith("D/") or "adv" in k]
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.nets.image_d.parameters(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(g_before, trainer.nets.generator.parameters(), strict=True))

@@ -119,7 +119,7 @@ def main() -> int:
         if time.perf_counter() - last[0] > 10 or p.iteration == p.total:
             last[0] = time.perf_counter()
             print(f"  iteration {p.iteration}/{p.total}  L1 {p.losses['G/l1']:.4f}  "
-                  f"D {p.losses['D/total']:.3f}  eta {p.eta_seconds:.0f}s", flush=True)
+                  f"D {p.losses.get('D/total', float('nan')):.3f}  eta {p.eta_seconds:.0f}s", flush=True)
 
     print(f"training the tiny renderer at {res}px on {n_train} synthetic 3D shots x {n_frames} frames "
           f"(bridge: {data_s:.1f}s), {iterations} iterations ...", flush=True)
