@@ -12,6 +12,10 @@ matte filter and are thrown away, and the matte filter's reach after the range i
 so a chunk's plates equal the same frames of one full run (to the renderer's measured preroll
 tolerance, see ``renderer.inference``).
 
+Each call also measures the shot's quality control (``composite.qc``: tracking error and
+confidence, speech preservation, expression change, flicker against the original's) and hands the
+report to ``on_qc`` once the last plate is out.
+
 Pixels outside the face are never touched: the plate is premultiplied with alpha = matte and its
 data window is the face box, so a Merge(over) on the original gives the original elsewhere.
 """
@@ -32,6 +36,7 @@ from ned_server.composite.align import Box
 from ned_server.composite.config import CompositeConfig
 from ned_server.composite.matte import TemporalMatteFilter
 from ned_server.composite.plate import FrameRegion, build_plate, empty_plate, plate_box
+from ned_server.composite.qc import FlickerMeter, QcThresholds, ShotQc, shot_qc
 from ned_server.conditioning.shot import FaceConditioner, crop_matrices
 from ned_server.errors import Cancelled, InvalidInput
 from ned_server.manipulator.controls import EmotionSettings
@@ -128,9 +133,11 @@ def manipulate_track(
     progress: Callable[[int, int], None] = lambda done, total: None,
     cancelled: Callable[[], bool] = lambda: False,
     times: StageTimes | None = None,
+    on_qc: Callable[[ShotQc], None] | None = None,
+    qc_thresholds: QcThresholds | None = None,
 ) -> Iterator[PlateOut]:
     """Face plates of frames ``settings.first..last`` in frame order (see the module docstring).
-    ``times`` accumulates the seconds of each stage."""
+    ``times`` accumulates the seconds of each stage; ``on_qc`` receives the QC report at the end."""
     timed = times if times is not None else StageTimes()
     i0, i1 = frame_range(track, settings.first, settings.last)
     with timed("translate"):
@@ -148,15 +155,20 @@ def manipulate_track(
     display = shot.display_window
     origin = (display[0], display[1])
     frame_size = (display[3], display[2])
+    flicker = FlickerMeter()
+    flicker_plate = np.full(total, np.nan)
+    flicker_original = np.full(total, np.nan)
 
     def finish(index: int, mask: torch.Tensor | None) -> PlateOut:
         number = int(track.frames[index])
         face = faces.pop(index)
         if not track.tracked[index] or mask is None:
+            flicker.reset()
             plate = empty_plate(frame_size, track.notes[index] or "untracked", origin=origin)
             return PlateOut(number, False, plate.note, plate.data_window, plate.display_window, b"")
         box = plate_box(alignment[index], resolution, frame_size, settings.composite)
         if box.empty:
+            flicker.reset()
             plate = empty_plate(frame_size, "the face is outside the frame; nothing to composite", tracked=True,
                                 origin=origin)
             return PlateOut(number, False, plate.note, plate.data_window, plate.display_window, b"")
@@ -167,6 +179,11 @@ def manipulate_track(
         with timed("blend"):
             plate = build_plate(linear_face.transpose(2, 0, 1), original, alignment[index], mask,
                                 settings.composite, device=device, origin=origin)
+        with timed("qc"):
+            background = np.asarray(original.pixels, np.float32)[..., :3]
+            composite = plate.rgba[..., :3] + background * (1.0 - plate.rgba[..., 3:4])
+            flicker_plate[index - i0], flicker_original[index - i0] = flicker.push(
+                (box.x, box.y, box.width, box.height), composite, background, plate.matte)
         with timed("encode"):
             data = encode_exr(plate.to_frame(label=f"frame {number}"), compression=settings.compression,
                               pixel_type=settings.pixel_type)
@@ -196,3 +213,9 @@ def manipulate_track(
             mask = torch.from_numpy(cond.face_masks[k]) if track.tracked[index] else None
             yield from emit(matte_filter.push(int(index), mask))
     yield from emit(matte_filter.flush())
+    if on_qc is not None:
+        span = slice(i0, i1 + 1)
+        boxes = track.boxes[span].astype(np.float64)
+        face_size = np.sqrt(np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None))
+        on_qc(shot_qc(track.frames[span], track.tracked[span], track.fit_error[span], face_size,
+                      track.expression51[span], expression[span], flicker_plate, flicker_original, qc_thresholds))

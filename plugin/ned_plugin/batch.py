@@ -20,6 +20,7 @@ from .client import CancelToken, NedClient
 from .exr import Frame, Window, encode_exr
 from .host import write_atomic
 from .landmarks_io import read_landmarks
+from .qc_files import write_report
 from .sequence import expand_pattern, find_sequence, parse_frame_range
 from .wire import pb
 
@@ -217,8 +218,10 @@ def manipulate_main(argv: list[str]) -> int:
                        if n in wanted or Path(expand_pattern(args.pattern, n)).exists()]
             settings.frame_count = len(seq)
             frames = _read_frames(seq)
+        summaries: list[pb.ManipulateSummary] = []
         try:
-            for plate in client.manipulate(settings, frames, progress_printer(args.progress), cancel):
+            for plate in client.manipulate(settings, frames, progress_printer(args.progress), cancel,
+                                           on_summary=summaries.append):
                 h = plate.header
                 data = plate.exr if h.tracked else empty_plate(h.display_window)
                 out = Path(expand_pattern(args.output, h.frame))
@@ -229,6 +232,11 @@ def manipulate_main(argv: list[str]) -> int:
             cancel.cancel()
             raise
     print(f"wrote {written} plates to {args.output}")
+    if summaries and summaries[-1].HasField("qc"):
+        qc = summaries[-1].qc
+        files = write_report(qc, args.output, (min(wanted), max(wanted)) if wanted else None)
+        plot = "" if len(files) > 1 else " (no PNG plot: matplotlib is not installed here)"
+        print(f"{qc.summary}\nQC report: {', '.join(str(f) for f in files)}{plot}")
     return 0
 
 

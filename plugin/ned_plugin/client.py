@@ -281,8 +281,10 @@ class NedClient:
         on_progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
         chunk_bytes: int = MAX_CHUNK_BYTES,
+        on_summary: Callable[[pb.ManipulateSummary], None] | None = None,
     ) -> Iterator[Plate]:
-        """Face plates in frame order, as they arrive (send no frames when the shot is cached)."""
+        """Face plates in frame order, as they arrive (send no frames when the shot is cached).
+        ``on_summary`` receives the closing summary, with the shot's QC report (``summary.qc``)."""
         requests = _stream(pb.ManipulateRequest(settings=settings), pb.ManipulateRequest, frames, chunk_bytes)
         assembler = FrameAssembler()
         header: pb.PlateHeader | None = None
@@ -302,6 +304,8 @@ class NedClient:
                         raise NedClientError(f"frame {done[0]}: plate arrived without its header", "DATA_LOSS")
                     yield Plate(header, done[1])
                     header = None
+            elif kind == "summary" and on_summary:
+                on_summary(reply.summary)
         assembler.finish()
 
     def extract_style(

@@ -423,6 +423,20 @@ class RenderResult:
     tracked: int
     untracked: list[tuple[int, str]]
     matte_files: list[tuple[int, Path]] = field(default_factory=list)
+    qc: pb.QcReport | None = None  # the server's QC report of the shot (ned_server.composite.qc)
+    qc_files: list[Path] = field(default_factory=list)  # where it was written (qc_files.write_report)
+
+    @property
+    def qc_warnings(self) -> list[str]:
+        """The messages of the QC checks that warn (empty when all pass or there is no report)."""
+        return [c.message for c in self.qc.checks if not c.passed] if self.qc is not None else []
+
+    @property
+    def speech_warning(self) -> str:
+        """The speech-preservation warning, or "" when the edited mouth follows the original's."""
+        if self.qc is None:
+            return ""
+        return next((c.message for c in self.qc.checks if c.name == "speech_correlation" and not c.passed), "")
 
     @property
     def first(self) -> int:
@@ -437,6 +451,8 @@ class RenderResult:
         if self.untracked:
             frames = ", ".join(str(f) for f, _ in self.untracked[:8]) + ("..." if len(self.untracked) > 8 else "")
             text += f"; no face on frame(s) {frames}: {self.untracked[0][1] or 'untracked'}"
+        if self.qc is not None:
+            text += f"; {self.qc.summary}"
         return text
 
 
@@ -484,8 +500,13 @@ def render_shot(job: RenderJob, on_progress: ProgressCallback | None = None,
                 settings.frame_count = len(sending)
                 frames = read_frames(sending, cancel)
             result = RenderResult(job.output, [], 0, [])
+
+            def keep_qc(summary: pb.ManipulateSummary, result: RenderResult = result) -> None:
+                if summary.HasField("qc"):
+                    result.qc = summary.qc
+
             try:
-                for plate in client.manipulate(settings, frames, on_progress, cancel):
+                for plate in client.manipulate(settings, frames, on_progress, cancel, on_summary=keep_qc):
                     h = plate.header
                     out = Path(expand_pattern(job.output, h.frame))
                     if h.tracked:
@@ -511,6 +532,10 @@ def render_shot(job: RenderJob, on_progress: ProgressCallback | None = None,
                 raise CallCancelled("cancelled: stopped by the artist", "CANCELLED")
             if not result.files:
                 raise HostError("the server returned no plates for this frame range")
+            if result.qc is not None:
+                from .qc_files import write_report
+
+                result.qc_files = write_report(result.qc, job.output, (result.first, result.last))
             return result
     raise AssertionError("unreachable")
 

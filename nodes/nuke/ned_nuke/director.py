@@ -208,6 +208,10 @@ def run_render(plan: RenderPlan, on_progress: ProgressCallback | None = None,
 def finish_render(node: Any, result: host.RenderResult) -> None:
     nuke_api.show_plates(node, result.output, result.first, result.last, colour(node).space)
     nuke_api.set_value(node, "status", result.summary())
+    if result.qc is not None:
+        nuke_api.set_value(node, "qc", result.qc.summary)
+    if result.speech_warning:  # the one QC figure that makes plates unusable for a talking shot
+        nuke_api.message(f"{node.name()}: {result.speech_warning}")
 
 
 def prepare_preview(node: Any) -> RenderPlan:
