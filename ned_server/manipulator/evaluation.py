@@ -182,6 +182,7 @@ class TranslationScores:
     cycle_error: float  # mean |back-translated - input| over all coefficients
     change: float  # mean |translated - input|, for scale
     identity_error: float  # mean |translated at intensity 0 - input|: what "no change" really changes
+    copy_jaw_correlation: float = 1.0  # of the untranslated inputs (measured, 1 unless a clip's jaw is still)
     mean_shift: BaselineScores | None = None  # when the emotion means were given
 
 
@@ -221,4 +222,4 @@ def score_translations(manipulator, classifier: EmotionClassifier, clips: Sequen
         shift = score_rule(lambda i, x, t: mean_shift(x, means[t]), classifier, clips, pairs, emotions)
     return TranslationScores(float(np.nanmean(corr)), acc, float(np.mean(list(acc.values()))), chance,
                              copy.mean_accuracy, float(np.mean(cyc)), float(np.mean(change)),
-                             float(np.mean(ident)), shift)
+                             float(np.mean(ident)), copy.jaw_correlation, shift)

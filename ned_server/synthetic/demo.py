@@ -9,7 +9,8 @@
    shot (tiny preset; reused when the actor is already trained). While the server trains the
    renderer on one core, this process trains the emotion manipulator (the ``cpu`` preset) on the
    other, on the synthetic expression dataset as the tracker recovers it (or reuses it).
-4. Manipulate the shot to two emotions, writing EXR face plates with their matte layer.
+4. Manipulate the shot to two emotions, writing EXR face plates with their matte layer and each
+   take's QC report (``shot_<emotion>.qc.json`` and ``.png``: speech preservation, tracking, flicker).
 5. A contact sheet (original / emotion A / emotion B) is written as PNG, each plate merged over
    its original as a compositor's Merge(over) would.
 
@@ -44,6 +45,7 @@ from ned_plugin.colour import Colour
 from ned_plugin.exr import Frame, Window, encode_exr, read_exr
 from ned_plugin.landmarks_io import read_landmarks
 from ned_plugin.parameters import parameter
+from ned_plugin.qc_files import write_report
 from ned_plugin.sequence import expand_pattern, find_sequence
 from ned_plugin.wire import pb
 from ned_server.domains import emotion_index
@@ -257,6 +259,7 @@ def run(cfg: DemoConfig) -> dict[str, object]:
             timings["train_models_s"] = time.perf_counter() - t
 
             outputs: dict[str, Path] = {}
+            qc_files: dict[str, Path] = {}
             for emotion in cfg.emotions:
                 t = time.perf_counter()
                 settings = pb.ManipulateSettings(shot_id=shot_ids["shot"], actor_id=actor,
@@ -264,12 +267,16 @@ def run(cfg: DemoConfig) -> dict[str, object]:
                 out = cfg.out / emotion / f"shot_{emotion}.####.exr"
                 out.parent.mkdir(parents=True, exist_ok=True)
                 count = 0
-                for plate in client.manipulate(settings):
+                summaries: list[pb.ManipulateSummary] = []
+                for plate in client.manipulate(settings, on_summary=summaries.append):
                     Path(expand_pattern(str(out), plate.header.frame)).write_bytes(
                         plate.exr or _empty(plate.header))
                     count += 1
                 timings[f"manipulate_{emotion}_s"] = time.perf_counter() - t
                 outputs[emotion] = out
+                if summaries and summaries[-1].HasField("qc"):
+                    qc_files[emotion] = write_report(summaries[-1].qc, str(out))[0]
+                    say(f"{emotion}: {summaries[-1].qc.summary}")
                 say(f"{emotion}: {count} face plates -> {out.parent} in {timings[f'manipulate_{emotion}_s']:.1f} s")
     finally:
         server.stop()
@@ -279,7 +286,7 @@ def run(cfg: DemoConfig) -> dict[str, object]:
     say(f"done in {timings['total_s']:.0f} s (speech preservation default "
         f"{parameter('speech_preservation').default:g})")
     summary: dict[str, object] = {"outputs": {k: str(v) for k, v in outputs.items()}, "sheet": str(sheet),
-                                  "timings": timings}
+                                  "timings": timings, "qc": {k: str(v) for k, v in qc_files.items()}}
     (cfg.out / "demo.json").write_text(json.dumps(summary, indent=1))
     return summary
 

@@ -131,7 +131,7 @@ EMOTION_DYNAMICS: MappingProxyType[str, EmotionDynamics] = MappingProxyType(
         "sad": EmotionDynamics(blinks_per_s=0.22, blink_hold_s=0.18, brow="tremor", brow_action="inner_brow_raise",
                                brow_gain=0.8, onset_s=(0.8, 1.6), offset_s=(1.0, 2.0)),
         "surprised": EmotionDynamics(blinks_per_s=0.08, brow="flash", brow_action="brow_raise", brow_gain=1.4,
-                                     pause_jaw=0.16, onset_s=(0.1, 0.3), apex_s=(0.6, 1.5), rest=(0.25, 0.45)),
+                                     pause_jaw=0.08, onset_s=(0.1, 0.3), apex_s=(0.6, 1.5), rest=(0.25, 0.45)),
     }
 )
 
