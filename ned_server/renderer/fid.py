@@ -29,7 +29,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
         raise ValueError("each feature set needs at least 2 rows for a covariance")
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
     cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    root, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    root = linalg.sqrtm(cov_a @ cov_b)
     if not np.isfinite(root).all():  # singular product: the usual offset on the diagonals
         eps = 1e-6 * np.eye(cov_a.shape[0])
         root = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))

@@ -46,8 +46,8 @@ from ned_server.face3d.landmark_embedding import load_flame_masks  # noqa: E402
 from ned_server.renderer import checkpoint as ckpt_io  # noqa: E402
 from ned_server.renderer.config import RendererConfig, TrainConfig, paper_config, tiny_config  # noqa: E402
 from ned_server.renderer.dataset import ActorClip  # noqa: E402
-from ned_server.renderer.inference import FaceRenderer, chunk_difference  # noqa: E402
 from ned_server.renderer.fid import face_feature_extractor, frechet_distance  # noqa: E402
+from ned_server.renderer.inference import FaceRenderer, chunk_difference  # noqa: E402
 from ned_server.renderer.metrics import all_metrics  # noqa: E402
 from ned_server.renderer.networks import Generator  # noqa: E402
 from ned_server.renderer.shot_data import actor_clips_from_shot  # noqa: E402

@@ -2,7 +2,8 @@
 
 Expression components 0..14 are the named facial actions of ``ned_server.synthetic.semantics``
 (smile = 0 ... blink = 12, then the one-sided smile_asym = 13 and brow_asym = 14), each a localized
-displacement field at the scale FLAME coefficients use (a weight of about 2 is a strong, clearly visible action; blink 1.0 closes the eyes).
+displacement field at the scale FLAME coefficients use (a weight of about 2 is a strong, clearly
+visible action; blink 1.0 closes the eyes).
 Eyelid actions slide the lid skin over the eyeball by re-evaluating the skin surface at moved
 frontal positions; lip actions move the upper and lower lips apart or together (the slit is a
 cut in the mesh). Components 15.. are smooth random low-energy deformations.
