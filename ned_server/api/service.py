@@ -186,7 +186,7 @@ class NedService(rpc.NedServicer):
             yield pb.ManipulateReply(summary=pb.ManipulateSummary(
                 shot_id=done.shot_id, frames=done.frames, tracked_frames=done.tracked_frames,
                 tracking_from_cache=done.tracking_from_cache,
-                qc=messages.qc_report(done.qc) if done.qc is not None else None))
+                qc=convert.qc_report(done.qc) if done.qc is not None else None))
 
     def ExtractStyle(self, requests: Iterator[pb.ExtractStyleRequest],
                      context: grpc.ServicerContext) -> pb.ExtractStyleReply:

@@ -138,7 +138,7 @@ def qc_speech_agreement(manipulator: EmotionManipulator, clips: list[np.ndarray]
     for expr in clips:
         opening = mouth_opening(flame, expr)
         for e in EMOTIONS:
-            edited = manipulator.translate(expr, EmotionControl(emotion=e))
+            edited = manipulator.translate(expr, EmotionSettings(emotion=e))
             n = expr.shape[0]
             nan = np.full(n, np.nan)
             qc = shot_qc(np.arange(n), np.ones(n, bool), np.zeros(n), np.full(n, 100.0), expr, edited, nan, nan)
