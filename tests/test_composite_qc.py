@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from ned_plugin.qc_files import plot_available, report_base, report_dict, write_report
-from ned_server.composite.qc import FlickerMeter, QcThresholds, correlation, shot_qc, tracking_confidence
 from ned_server.api.convert import qc_report
+from ned_server.composite.qc import FlickerMeter, QcThresholds, correlation, shot_qc, tracking_confidence
 
 T = 40
 

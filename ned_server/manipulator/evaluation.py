@@ -36,6 +36,7 @@ from torch import nn
 from ned_server.domains import EMOTIONS, EXPRESSION_DIM, JAW_INDEX
 from ned_server.manipulator.controls import EmotionSettings
 from ned_server.manipulator.dataset import ExpressionDataset
+from ned_server.manipulator.inference import EmotionManipulator
 from ned_server.manipulator.windows import sliding_windows
 
 # The judge's dynamic features cover the jaw and the named actions of the expression vector (the
@@ -186,7 +187,7 @@ class TranslationScores:
     mean_shift: BaselineScores | None = None  # when the emotion means were given
 
 
-def score_translations(manipulator, classifier: EmotionClassifier, clips: Sequence[np.ndarray],  # type: ignore[no-untyped-def]
+def score_translations(manipulator: EmotionManipulator, classifier: EmotionClassifier, clips: Sequence[np.ndarray],
                        emotions: Sequence[str] = EMOTIONS, seed: int = 0, labels: Sequence[int] | None = None,
                        means: np.ndarray | None = None) -> TranslationScores:
     """Translate clips to emotions (no speech blending) and score the results and the baselines.
@@ -197,7 +198,8 @@ def score_translations(manipulator, classifier: EmotionClassifier, clips: Sequen
     manipulator's training data) the mean-shift baseline is scored on the same pairs."""
     emotions = list(emotions)
     pairs = translation_pairs(len(clips), len(emotions), labels)
-    corr, hits, cyc, change, ident = [], {e: [] for e in emotions}, [], [], []
+    hits: dict[str, list[bool]] = {e: [] for e in emotions}
+    corr, cyc, change, ident = [], [], [], []
     source_pred = [classifier.predict_clip(expr) for expr in clips]
     owns: dict[int, np.ndarray] = {}
     for i, target in pairs:
