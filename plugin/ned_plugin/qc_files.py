@@ -49,7 +49,10 @@ def report_dict(report: pb.QcReport) -> dict[str, object]:
             return [clean(v) for v in value]
         return value
 
-    return clean(doc)  # type: ignore[return-value]
+    out: dict[str, object] = clean(doc)  # type: ignore[assignment]
+    for frame in out.get("frames", []):  # type: ignore[attr-defined]
+        frame["frame"] = int(frame["frame"])  # int64 comes out of MessageToDict as a string
+    return out
 
 
 def plot_available() -> bool:
