@@ -81,6 +81,12 @@ class ServerConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     manipulator: InferenceConfig = field(default_factory=lambda: InferenceConfig(jaw_floor=0.0))
     composite: CompositeConfig = field(default_factory=CompositeConfig)
+    # Folders under which the server reads plates in place when a client names them by path (the
+    # farm case: shared storage); empty, the default, means every frame's bytes are streamed.
+    read_roots: tuple[Path, ...] = ()
+    # A token sent in clear text can be sniffed: off loopback it needs TLS unless this says otherwise
+    # (a private network the operator trusts).
+    allow_insecure_token: bool = False
 
     def __post_init__(self) -> None:
         self.models_dir = Path(self.models_dir)
@@ -113,6 +119,14 @@ class ServerConfig:
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both --tls-cert and --tls-key")
+        if not self.is_loopback and self.tls_cert is None and not self.allow_insecure_token:
+            raise ValueError(
+                f"refusing to listen on {self.host} without TLS: the token would cross the network in clear "
+                "text; give --tls-cert and --tls-key, or --allow-insecure-token on a network you trust"
+            )
+        for root in self.read_roots:
+            if not Path(root).is_dir():
+                raise ValueError(f"--read-root {root}: not a folder on this server")
         for path in (self.tls_cert, self.tls_key):
             if path is not None and not Path(path).is_file():
                 raise ValueError(f"TLS file not found: {path}")

@@ -49,3 +49,13 @@ class Unavailable(NedError):
     """A pipeline stage this server does not have (yet)."""
 
     code = "UNIMPLEMENTED"
+
+
+class InPlaceRefused(NedError):
+    """A plate named by path (read in place) that the server will not or cannot read as named: outside
+    its trusted roots, missing, or changed since the client hashed it. The service marks the status
+    (trailing metadata ``ned-in-place: refused``) so the client sends that shot's bytes instead."""
+
+    def __init__(self, message: str, code: str = "FAILED_PRECONDITION") -> None:
+        super().__init__(message)
+        self.code = code

@@ -380,7 +380,9 @@ def broken_requests(shot_id: str, actor_id: str, landmarks: dict[int, np.ndarray
     twice = lms(shot_id=shot_id)
     twice.landmarks.add(frame=first, points=np.asarray(landmarks[first]).reshape(-1).tolist())
     bad_space = pb.ColourSettings(input_space="no such space")
-    bad_config = pb.ColourSettings(config="/nonexistent/config.ocio")
+    # A host config the server cannot read falls back to the server's own (the path may be on the
+    # artist's machine); only a space neither config knows is refused, naming the unreadable config.
+    bad_config = pb.ColourSettings(config="/nonexistent/config.ocio", input_space="no such space")
     traversal = ["../etc", "..", "a/b", "/etc/passwd", ".hidden", "x\\..\\y", "%2e%2e", "a\x00b", "é", "x" * 129]
     reqs = [
         HostileRequest("track:unknown-shot", track(pb.TrackSettings(shot_id="never-sent")), "NOT_FOUND", "never-sent"),

@@ -31,3 +31,10 @@ def test_transport_bench_prints_its_figures() -> None:
         assert got[f"exr_{comp}_encode_fps"] > 0 and got[f"exr_{comp}_decode_fps"] > 0
     # the ratio is what the two rates say it is
     assert abs(got["grpc_vs_raw_ratio"] - got["grpc_mb_per_s"] / got["raw_tcp_mb_per_s"]) < 0.01
+
+
+def test_sliders_bench_prints_its_figures() -> None:
+    got = figures("sliders.py", "--quick", "--frames", "16")
+    assert 0.0 <= got["slider_direction_ok_fraction"] <= 1.0
+    assert got["slider_leakage_max"] >= 0.0 and -1.0 <= got["slider_jaw_correlation_min"] <= 1.0
+    assert got["slider_eye_image_follow_ratio"] > 0

@@ -77,7 +77,7 @@ def test_demo_contact_sheet_has_a_row_per_picked_frame_and_a_column_per_take(dem
     cfg, summary = demo
     sheet = cv2.imread(summary["sheet"])
     assert sheet is not None
-    assert sheet.shape == (28 + cfg.sheet_frames * SIZE, (1 + len(cfg.emotions)) * SIZE, 3)
+    assert sheet.shape == (28 + cfg.sheet_frames * SIZE, (2 + len(cfg.emotions)) * SIZE, 3)  # + the STMap
     # The emotion columns differ from the original (the face was re-rendered), the header is white.
     body = sheet[28:].astype(np.float32)
     original, first = body[:, :SIZE], body[:, SIZE:2 * SIZE]

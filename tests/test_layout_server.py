@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("tracking", "manipulator", "renderer", "conditioning", "composite", "face3d")
 CLIENT_PROPER = ("ned_plugin.client", "ned_plugin.cli", "ned_plugin.batch", "ned_plugin.host")
 MEDIA_CORE = ("ned_plugin.exr", "ned_plugin.colour", "ned_plugin.sequence", "ned_plugin.chunks",
-              "ned_plugin.landmarks_io", "ned_plugin.parameters", "ned_plugin.wire", "ned_plugin.files")
+              "ned_plugin.landmarks_io", "ned_plugin.parameters", "ned_plugin.wire", "ned_plugin.files",
+              "ned_plugin.plate_files")
 # Allowed to reach ned_server.synthetic besides the synthetic package itself.
 SYNTHETIC_USERS = ("ned_server.api.train_manipulator", "ned_server.api.train_renderer")
 

@@ -140,6 +140,7 @@ def test_track_and_render_add_the_face_strip_above(blender_python, fake, tmp_pat
     # the panel draws the server's controls, and a progress bar with Cancel while work runs
     drawn = [tuple(item) for item in facts["panel_before"]]
     assert ("prop", "emotion") in drawn and ("prop", "mix_sad") in drawn and ("prop", "actor") in drawn
+    assert ("prop", "slider_smile") in drawn and ("prop", "slider_gaze_horizontal") in drawn
     assert ("operator", "ned.render") in drawn and not any(kind == "progress" for kind, _ in drawn)
     busy = [tuple(item) for item in facts["panel_busy"]]
     assert any(kind == "progress" for kind, _ in busy) and ("operator", "ned.cancel") in busy
@@ -160,6 +161,9 @@ def test_track_and_render_add_the_face_strip_above(blender_python, fake, tmp_pat
     assert [(k.frame, round(k.intensity, 3)) for k in sent.emotion.keys] != []
     assert sent.emotion.keys[0].intensity == pytest.approx(0.0) and sent.emotion.keys[-1].intensity == \
         pytest.approx(1.5)
+    smile = {c.name: c for c in sent.sliders}["smile"]  # the keyed face slider became a curve
+    assert smile.keys[0].value == pytest.approx(0.0) and smile.keys[-1].value == pytest.approx(0.6)
+    assert "gaze_horizontal" not in {c.name for c in sent.sliders}  # left at its default: not sent
     # the result: an image strip on the channel above, Alpha Over, premultiplied linear, same frames
     strips = {s["name"]: s for s in facts["strips"]}
     face = strips["plate.ned"]
@@ -199,6 +203,28 @@ def test_track_and_render_add_the_face_strip_above(blender_python, fake, tmp_pat
         decode_exr(sent_png[0].read_bytes()).full_frame()[..., :3].astype(np.float32))
     assert float(np.abs(network - 128 / 255).max()) < 2e-3
     assert graded["colorspace"] == "Linear Rec.709"
+
+
+def test_the_frames_field_renders_a_frame_list(blender_python, fake, tmp_path: Path) -> None:
+    cfg = base_config(fake, tmp_path, "frames", 1, 6)
+    cfg["frames"] = "1-6x2"
+    facts = run_driver(blender_python, tmp_path, cfg)
+    assert ("prop", "frames") in [tuple(item) for item in facts["panel"]]
+    assert "9 are not on the strip plate (its frames: 1-6)" in facts["off_strip"]["error"]
+    assert facts["render"]["result"] == ["FINISHED"] and facts["render_wait"] is True, facts
+    assert facts["last_error"] == "" and "3 plates written" in facts["render_status"]
+    sent = fake.recorded.manipulate_settings[-1]
+    assert (sent.range.first, sent.range.last) == (1, 5) and list(sent.output_frames) == [1, 3, 5]
+    assert fake.recorded.frames_sent["Manipulate"] == [[1, 2, 3, 4, 5]]  # the frames between are context
+    # the strip keeps the shot's timing: frames the list left out show a transparent image
+    face = {s["name"]: s for s in facts["strips"]}["plate.ned"]
+    assert (face["frame_final_start"], face["frame_final_end"]) == (1, 6)
+    blank = ".plate.ned.0001.exr.blank.exr"
+    assert face["elements"] == ["plate.ned.0001.exr", blank, "plate.ned.0003.exr", blank, "plate.ned.0005.exr"]
+    gap = decode_exr((Path(face["directory"]) / blank).read_bytes())
+    assert gap.display_window == Window(0, 0, 32, 24) and float(np.abs(gap.pixels).max()) == 0.0
+    matte = {s["name"]: s for s in facts["strips"]}["plate.ned_matte"]
+    assert len(matte["elements"]) == 5
 
 
 def test_errors_leave_blender_working(blender_python, fake, tmp_path: Path) -> None:

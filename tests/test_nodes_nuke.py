@@ -147,6 +147,9 @@ def test_render_button_writes_plates_and_wires_read_and_merge(fake, script) -> N
     node["intensity"].setValueAt(1.0, 1004)
     node["matte_erode"].setValue(3.0)
     node["mix_happy"].setValue(0.6)
+    node["slider_smile"].setValueAt(0.0, 1001)  # a face slider keyed in the Face tab
+    node["slider_smile"].setValueAt(0.8, 1004)
+    node["slider_gaze_horizontal"].setValue(5.0)
     press(node, "render")
     assert "running" in node["status"].value()
     finish(node)
@@ -163,6 +166,8 @@ def test_render_button_writes_plates_and_wires_read_and_merge(fake, script) -> N
     assert sent.actor_id == "anna" and sent.emotion.emotion == "angry" and sent.blend.erode == 3.0
     assert [(k.frame, round(k.intensity, 3)) for k in sent.emotion.keys] == [(1001, 0.0), (1004, 1.0)]
     assert dict(sent.emotion.keys[0].mix) == pytest.approx({"happy": 0.6})
+    assert {c.name: [(k.frame, round(k.value, 3)) for k in c.keys] for c in sent.sliders} == {
+        "smile": [(1001, 0.0), (1004, 0.8)], "gaze_horizontal": [(1001, 5.0)]}
     # the graph inside the group: Input1 (B) and the plates' Read (A) into a Merge (over) -> Output1
     node.begin()
     try:
@@ -192,6 +197,54 @@ def test_render_button_writes_plates_and_wires_read_and_merge(fake, script) -> N
     press(node, "render")
     finish(node)
     assert sorted(n.name() for n in node.nodes()) == ["Input1", "NED_merge", "NED_plates", "Output1"]
+
+
+def test_use_stmap_rebuilds_the_edit_from_the_plates_stmap_and_neural_layers(fake, script) -> None:
+    node = make_director(fake, script)
+    press(node, "connect")
+    assert node["render_mode"].value() == "hybrid"  # the full-resolution edit, offered from GetInfo
+    node["use_stmap"].setValue(True)
+    press(node, "render")
+    finish(node)
+    assert nuke.messages == []
+    assert fake.recorded.manipulate_settings[-1].render == "hybrid"
+    node.begin()
+    try:
+        read, merge, inp, stmap, alpha, premult, neural, over = (nuke.toNode(n) for n in (
+            "NED_plates", "NED_merge", "Input1", "NED_stmap", "NED_stmap_alpha", "NED_stmap_premult", "NED_neural",
+            "NED_neural_over"))
+    finally:
+        node.end()
+    # STMap(stmap = the plates' stmap layer, src = the plate) -> the plates' alpha -> Premult, the neural
+    # layer over it, and that over the plate
+    assert stmap.input(0) is read and stmap.input(1) is inp and stmap["uv"].value() == "stmap"
+    assert alpha.input(0) is stmap and alpha.input(1) is read and alpha["from0"].value() == "rgba.alpha"
+    assert premult.input(0) is alpha and neural.input(0) is read and neural["in"].value() == "neural"
+    assert over.input(0) is premult and over.input(1) is neural
+    assert merge.input(0) is inp and merge.input(1) is over
+    # switched off again: the plates' own RGBA is merged
+    node["use_stmap"].setValue(False)
+    press(node, "render")
+    finish(node)
+    assert merge.input(1) is read
+
+
+def test_the_frames_knob_takes_frame_lists(fake, script) -> None:
+    node = make_director(fake, script, last=1006)
+    press(node, "connect")
+    node["frame_list"].setValue("1001-1006x2")
+    press(node, "render")
+    finish(node)
+    assert nuke.messages == []
+    out = script / "comp" / "ned" / "NED_Director1"
+    assert sorted(p.name for p in out.glob("*.exr")) == [f"NED_Director1.{n}.exr" for n in (1001, 1003, 1005)]
+    assert fake.recorded.frames_sent["Manipulate"] == [[1001, 1002, 1003, 1004, 1005]]  # context between
+    sent = fake.recorded.manipulate_settings[-1]
+    assert (sent.range.first, sent.range.last) == (1001, 1005) and list(sent.output_frames) == [1001, 1003, 1005]
+    assert "3 plates written" in node["status"].value()
+    node["frame_list"].setValue("1006-1001")
+    press(node, "render")
+    assert "is reversed; write 1001-1006" in nuke.messages[-1] and director.running_job(node) is None
 
 
 def test_input_that_is_not_an_exr_read_is_written_out_first(fake, script) -> None:
@@ -316,6 +369,8 @@ def test_farm_render_inline_prints_progress(fake, script, capsys) -> None:
     nuke.GUI = False
     node = make_director(fake, script, last=1006)
     director.connect(node, ui=False)
+    listed = ned_nuke.render("NED_Director1", frames="1002,1006")
+    assert [f for f, _ in listed.files] == [1002, 1006]
     result = ned_nuke.render("NED_Director1", 1002, 1004)
     assert [f for f, _ in result.files] == [1002, 1003, 1004]
     assert "NED_PROGRESS 100% render 3/3" in capsys.readouterr().err
@@ -352,6 +407,9 @@ def test_farm_script_renders_every_director(fake, script, capsys) -> None:
         farm = runpy.run_path(str(ROOT / "nodes" / "nuke" / "ned_render.py"))
         assert farm["main"](["shot.nk", "--frames", "1001-1002"]) == 0
         assert "NED_Director1: 2 plates written" in capsys.readouterr().out
+        assert farm["main"](["shot.nk", "--frames", "1001,1004"]) == 0  # a list: its two frames, not four
+        assert "NED_Director1: 2 plates written" in capsys.readouterr().out
+        assert list(fake.recorded.manipulate_settings[-1].output_frames) == [1001, 1004]
         node["token"].setValue("bad")
         assert farm["main"](["shot.nk"]) == 1
         assert "refused the token" in capsys.readouterr().err
@@ -368,7 +426,7 @@ def test_knob_layout_is_what_the_panel_shows(fake, script) -> None:
     assert "ned_nuke.button('render')" in node["render"].command
     director.connect(node, ui=False)
     tabs = [n for n, k in node.knobs().items() if isinstance(k, nuke.Tab_Knob)]
-    assert tabs == ["ned", "ned_emotion", "ned_matte"]
+    assert tabs == ["ned", "ned_emotion", "ned_matte", "ned_face"]
 
 
 def test_nuke_calls_stay_in_the_thin_file() -> None:

@@ -1,4 +1,4 @@
-"""Frame ranges and image-sequence patterns as pipeline TDs write them."""
+"""Frame lists and image-sequence patterns as pipeline TDs write them (ned_plugin.sequence, on fileseq)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from ned_plugin.sequence import (
     expand_pattern,
     find_sequence,
     format_frame_list,
+    has_placeholder,
+    is_contiguous,
+    output_frames,
     parse_frame_range,
 )
 
@@ -24,6 +27,7 @@ from ned_plugin.sequence import (
     ("1005, 1001-1003 1002", [1001, 1002, 1003, 1005]),  # spaces separate too; duplicates collapse
     ("-3--1", [-3, -2, -1]),
     ("-2-1", [-2, -1, 0, 1]),
+    ("1001,1050", [1001, 1050]),
 ])
 def test_parse_frame_range(spec: str, frames: list[int]) -> None:
     assert parse_frame_range(spec) == frames
@@ -37,6 +41,7 @@ def test_parse_frame_range(spec: str, frames: list[int]) -> None:
     ("a-b", "cannot read 'a-b'"),
     ("1001..1100", "cannot read"),
     ("1-99999999", "more than"),
+    ("1-2x0.5", "sub-frames|cannot read"),
 ])
 def test_bad_frame_ranges(spec: str, message: str) -> None:
     with pytest.raises(SequenceError, match=message):
@@ -49,15 +54,38 @@ def test_bad_frame_ranges(spec: str, message: str) -> None:
     ("plate.%04d.exr", "plate.0042.exr"),
     ("plate.%d.exr", "plate.42.exr"),
     ("plate.$F4.exr", "plate.0042.exr"),
-    ("plate.${F4}.exr", "plate.0042.exr"),
     ("plate.$F.exr", "plate.42.exr"),
     ("plate.@@@@.exr", "plate.0042.exr"),
     ("plate.@.exr", "plate.42.exr"),
     ("$FPS/plate.###.exr", "$FPS/plate.042.exr"),  # $FPS is another Houdini variable, not a frame
-    ("sh010/####/plate.####.exr", "sh010/0042/plate.0042.exr"),
+    ("sh010/v001/plate.####.exr", "sh010/v001/plate.0042.exr"),
 ])
 def test_expand_pattern_conventions(pattern: str, expected: str) -> None:
     assert expand_pattern(pattern, 42) == expected
+
+
+@pytest.mark.parametrize(("pattern", "message"), [
+    ("plate.${F4}.exr", r"write Houdini's \$\{F4\} as \$F4"),
+    ("sh010/####/plate.####.exr", "file name only, not in the folder"),
+    ("sh010/####/plate.exr", "no frame number placeholder .the frame number goes in the file name"),
+])
+def test_placeholders_outside_the_file_name_are_refused(pattern: str, message: str) -> None:
+    with pytest.raises(SequenceError, match=message):
+        expand_pattern(pattern, 1)
+    assert not has_placeholder(pattern)
+
+
+def test_frame_lists_are_honoured_not_widened() -> None:
+    every_other = parse_frame_range("1001-1100x2")
+    assert len(every_other) == 50 and every_other[:2] == [1001, 1003] and every_other[-1] == 1099
+    assert not is_contiguous(every_other) and is_contiguous(parse_frame_range("1001-1100"))
+    # what is asked of the server: the list's own frames out of its span, or [] for "all of it"
+    assert output_frames(every_other, 1001, 1099) == every_other
+    assert output_frames([1001, 1050], 1001, 1050) == [1001, 1050]
+    assert output_frames(range(1001, 1101), 1001, 1100) == []
+    assert output_frames([], 1001, 1100) == []
+    with pytest.raises(SequenceError, match=r"1200 are outside the range 1001-1100"):
+        output_frames([1001, 1200], 1001, 1100)
 
 
 def test_padding_is_a_minimum_and_negative_frames_follow_printf() -> None:
@@ -72,6 +100,7 @@ def test_format_frame_list() -> None:
     assert format_frame_list([1010, 1003, 1004, 1005]) == "1003-1005, 1010"
     assert format_frame_list([7]) == "7"
     assert format_frame_list([]) == ""
+    assert format_frame_list(range(1001, 1101, 2)) == "1001-1099x2"
 
 
 def _touch(folder: Path, names: list[str]) -> None:

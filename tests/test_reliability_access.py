@@ -68,11 +68,15 @@ def test_any_other_address_needs_a_token(server_config, host: str) -> None:
     with pytest.raises(ValueError, match="needs a token"):
         server_config.validate()
     server_config.token = TOKEN
+    with pytest.raises(ValueError, match="without TLS"):  # the token would cross the network in clear text
+        server_config.validate()
+    server_config.allow_insecure_token = True
     server_config.validate()
 
 
 def test_public_bind_with_a_token_starts_and_checks_it(server_config) -> None:
     server_config.host, server_config.token = "0.0.0.0", TOKEN
+    server_config.allow_insecure_token = True
     srv = _start(server_config)
     try:
         with NedClient(ConnectionSettings(address=f"127.0.0.1:{srv.port}", token=TOKEN)) as good:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from ned_server.renderer.config import RendererConfig, RendererConfigError, paper_config, preset, tiny_config
+from ned_server.renderer.head2head import Head2HeadGenerator
 from ned_server.renderer.losses import feature_matching, lsgan
 from ned_server.renderer.networks import (
     Generator,
@@ -35,7 +37,11 @@ def test_paper_generator_and_discriminators_follow_ned_facts() -> None:
     assert (d.num_d, d.n_layers, d.ndf) == (2, 3, 64)
     assert (cfg.resolution, cfg.seq_len, cfg.batch_size, cfg.lr, cfg.beta1) == (256, 12, 1, 2e-4, 0.5)
     assert cfg.losses.lambda_feat == 10 and cfg.mouth_size == 72
-    nets = RendererNetworks(cfg)
+    assert cfg.architecture == "head2head"  # the official networks (tests/test_renderer_official.py)
+    with torch.device("meta"):  # its layout is tested in tests/test_renderer_official.py
+        assert isinstance(RendererNetworks(cfg).generator, Head2HeadGenerator)
+    # Our own networks at the paper's sizes (the tiny preset is this architecture, smaller).
+    nets = RendererNetworks(replace(cfg, architecture="ned", discriminator=replace(d, mouth_num_d=1)))
     g = nets.generator
     assert sum(isinstance(m, torch.nn.InstanceNorm2d) for m in g.modules()) > 20
     assert len(g.blocks) == 9

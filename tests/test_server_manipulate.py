@@ -60,7 +60,10 @@ def test_plates_arrive_in_frame_order_premultiplied_with_matte_and_cropped(clien
             continue
         assert h.tracked and p.exr
         frame = decode_exr(p.exr)
-        assert frame.channels == ("R", "G", "B", "A", "matte.Y")
+        # hybrid (the default): the edit, its matte, the STMap and the neural layer with its own matte
+        assert frame.channels[:4] == ("R", "G", "B", "A")  # EXR sorts the other layers by name
+        assert set(frame.channels[4:]) == {"matte.Y", "stmap.R", "stmap.G", "neural.R", "neural.G", "neural.B",
+                                           "neural.A"}
         dw = frame.data_window
         assert (dw.x, dw.y, dw.width, dw.height) == (h.data_window.x, h.data_window.y, h.data_window.width,
                                                      h.data_window.height)
@@ -70,6 +73,26 @@ def test_plates_arrive_in_frame_order_premultiplied_with_matte_and_cropped(clien
         assert np.array_equal(alpha, px[..., 4])  # the matte layer is the alpha
         assert alpha.max() > 0.99 and alpha.min() == 0.0
         assert np.all(px[..., :3][alpha == 0] == 0)  # premultiplied: nothing where the matte is 0
+        uv = frame.layer("stmap")
+        assert uv.dtype == np.float32 and uv.min() > 0.0 and uv.max() < 1.0  # source pixels inside the frame
+        neural_alpha = px[..., frame.channels.index("neural.A")]
+        assert np.all(alpha[neural_alpha > 0] == 1.0)  # the neural face only inside the edit
+
+
+def test_render_modes_neural_is_the_papers_plate_warp_needs_no_renderer(client, tracked):
+    neural, _ = _run(client, render="neural")
+    warp, _ = _run(client, render="warp")
+    assert len(neural) == len(warp) == 24
+    for n, w in zip(neural, warp):
+        if not n.header.tracked:
+            continue
+        assert decode_exr(n.exr).channels == ("R", "G", "B", "A", "matte.Y")
+        assert set(decode_exr(w.exr).channels) == {"R", "G", "B", "A", "matte.Y", "stmap.R", "stmap.G"}
+    # intensity 0: the warp is the identity and every plate is empty (the original, bit for bit)
+    still, _ = _run(client, render="hybrid", emotion=pb.EmotionControl(emotion="happy", intensity=0.0))
+    for p in still:
+        if p.header.tracked:
+            assert not decode_exr(p.exr).channel("A").any()
 
 
 def test_the_summary_carries_the_shot_s_qc_report(client, tracked):
@@ -111,6 +134,10 @@ def test_results_are_repeatable_emotion_dependent_and_chunks_equal_a_full_run(cl
     assert [p.header.frame for p in chunk] == list(range(1010, 1016))
     by_frame = {p.header.frame: p.exr for p in full}
     assert all(p.exr == by_frame[p.header.frame] for p in chunk)
+    # A frame list (e.g. 1010-1015x2 and 1015): the range still runs as context, only its frames come back.
+    listed, _ = _run(client, range=pb.FrameRange(first=1010, last=1015), preroll=25, output_frames=[1010, 1012, 1015])
+    assert [p.header.frame for p in listed] == [1010, 1012, 1015]
+    assert all(p.exr == by_frame[p.header.frame] for p in listed)
 
 
 def test_bad_requests_get_clear_statuses_and_the_server_keeps_serving(client, server, tracked):
@@ -127,6 +154,8 @@ def test_bad_requests_get_clear_statuses_and_the_server_keeps_serving(client, se
         (dict(shot_id="../../etc"), "INVALID_ARGUMENT", "invalid shot id"),
         (dict(emotion=pb.EmotionControl(reference_style=[0.1] * 3)), "INVALID_ARGUMENT", "16"),
         (dict(face_id=4), "NOT_FOUND", "face id 4"),
+        (dict(render="painted"), "INVALID_ARGUMENT", "painted"),
+        (dict(range=pb.FrameRange(first=1010, last=1015), output_frames=[1012, 1030]), "INVALID_ARGUMENT", "1030"),
     ]
     for kw, code, text in cases:
         with pytest.raises(NedClientError) as err:
@@ -152,13 +181,20 @@ def test_manipulate_without_a_manipulator_names_the_missing_asset(client, server
     assert err.value.code == "FAILED_PRECONDITION" and "manipulator" in str(err.value)
 
 
-def test_untracked_frames_sent_to_manipulate_need_landmarks_or_the_detector(client, server, shot):
+def test_untracked_frames_sent_to_manipulate_are_tracked_by_the_servers_landmarker(client, server, shot):
     write_tiny_manipulator(server.config.models_dir)
     write_tiny_actor(server.config.store_dir, "anna")
+    settings = pb.ManipulateSettings(actor_id="anna", emotion=pb.EmotionControl(emotion="sad"))
+    # Asked for FAN, whose weights this server lacks: the error names the missing S3FD file.
+    server.config.tracking.detection.backend = "fan"
     with pytest.raises(NedClientError) as err:
-        list(client.manipulate(pb.ManipulateSettings(actor_id="anna", emotion=pb.EmotionControl(emotion="sad")),
-                               shot.frames[:12]))
+        list(client.manipulate(settings, shot.frames[:12]))
     assert err.value.code == "FAILED_PRECONDITION" and "s3fd" in str(err.value)
+    # The default falls back to the offline dlib landmarker, which finds the synthetic face.
+    server.config.tracking.detection.backend = "auto"
+    plates = list(client.manipulate(settings, shot.frames[:12]))
+    assert [p.header.frame for p in plates] == list(range(1001, 1013))
+    assert sum(p.header.tracked for p in plates) >= 10
 
 
 def test_extract_style_reads_a_tracked_reference(client, tracked):

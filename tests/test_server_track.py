@@ -7,6 +7,7 @@ import pytest
 
 from ned_plugin.client import NedClientError
 from ned_plugin.wire import pb
+from ned_server.tracking import dlib_landmarks
 from tests.pipeline_assets import synthetic_shot
 
 
@@ -58,7 +59,7 @@ def test_track_streams_progress_frames_and_summary_then_serves_the_cache(client,
     assert not other.summary.from_cache and other.summary.tracked_frames == 20
 
 
-def test_track_errors_name_the_problem_and_the_server_keeps_serving(client, shot):
+def test_track_errors_name_the_problem_and_the_server_keeps_serving(client, shot, monkeypatch):
     with pytest.raises(NedClientError) as err:
         client.track((), pb.TrackSettings(shot_id="never-sent"))
     assert err.value.code == "NOT_FOUND" and "never-sent" in str(err.value)
@@ -70,7 +71,8 @@ def test_track_errors_name_the_problem_and_the_server_keeps_serving(client, shot
     with pytest.raises(NedClientError) as err:
         client.track(shot.frames[:3], bad)
     assert err.value.code == "INVALID_ARGUMENT" and "1001" in str(err.value)
-    stray = _settings(shot)
+    # Landmarks for frames of no frame of the shot: a wrong file or offset, refused with the frames.
+    stray = pb.TrackSettings()
     stray.landmarks.add(frame=5, points=[0.0] * 136)
     with pytest.raises(NedClientError) as err:
         client.track(shot.frames, stray)
@@ -78,15 +80,29 @@ def test_track_errors_name_the_problem_and_the_server_keeps_serving(client, shot
     with pytest.raises(NedClientError) as err:
         client.track(shot.frames[:4], pb.TrackSettings(colour=pb.ColourSettings(input_space="no such space")))
     assert err.value.code == "INVALID_ARGUMENT" and "no such space" in str(err.value)
-    # No landmarks and no FAN weights on this machine: the missing files are named.
+    # No landmarks, no FAN weights on this machine and (here, by the test) no dlib either: FAN's
+    # missing files are named.
+    monkeypatch.setattr(dlib_landmarks, "available", lambda: False)
     with pytest.raises(NedClientError) as err:
         client.track(shot.frames[:4], pb.TrackSettings())
     assert err.value.code == "FAILED_PRECONDITION"
-    assert "s3fd-619a316812.pth" in str(err.value) and "2DFAN4" in str(err.value)
+    assert "s3fd-619a316812.pth" in str(err.value) and "2DFAN4" in str(err.value) and "dlib" in str(err.value)
+    monkeypatch.undo()
     with pytest.raises(NedClientError) as err:
         client.track(shot.frames, _settings(shot, face_id=3))
     assert err.value.code == "NOT_FOUND"
     assert client.track(shot.frames, _settings(shot)).summary.tracked_frames == 20
+
+
+def test_a_landmarks_file_covering_more_frames_than_the_shot_is_accepted(client, shot):
+    """``ned track --frames 1601-1720 --landmarks all.json`` with a file holding 1001-1720 too."""
+    wider = _settings(shot)
+    first = min(lm.frame for lm in wider.landmarks)
+    for extra in range(first - 30, first):
+        wider.landmarks.add(frame=extra, points=[0.0] * 136)
+    result = client.track(shot.frames, wider)
+    assert result.summary.tracked_frames == 20 and result.summary.landmarker == "given"
+    assert [f.frame for f in result.frames] == [n for n, _ in shot.frames]
 
 
 class TwoFaces:

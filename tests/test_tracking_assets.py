@@ -140,7 +140,7 @@ def deca_file(tmp_path_factory) -> tuple[Path, dict]:
     e_flame["layers.2.weight"].zero_()
     e_flame["layers.2.bias"] = torch.arange(236, dtype=torch.float32)
     ckpt = {"E_flame": e_flame, "E_detail": _random_state(_official_encoder_layout(128), gen),
-            "D_detail": {"layers.0.weight": torch.zeros(3)}, "global_step": 1000}
+            "global_step": 1000}  # no D_detail: an encoder-only file (the full layout: test_tracking_deca_full.py)
     path = tmp_path_factory.mktemp("deca") / "deca_model.tar"
     torch.save(ckpt, path)
     return path, ckpt
@@ -149,6 +149,7 @@ def deca_file(tmp_path_factory) -> tuple[Path, dict]:
 def test_deca_checkpoint_of_the_official_layout_loads_every_key(deca_file) -> None:
     path, ckpt = deca_file
     model = load_deca(path)
+    assert model.D_detail is None  # loads without a decoder; the shape image then has no detail
     for name in ("E_flame", "E_detail"):
         loaded = getattr(model, name).state_dict()
         assert set(loaded) == set(ckpt[name])  # every key consumed, none invented

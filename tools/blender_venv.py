@@ -28,8 +28,8 @@ VENV = ROOT / ".venv-blender"
 BPY_REQUIREMENT = "bpy==4.5.*"
 BPY_PYTHON = (3, 11)
 CLIENT_PACKAGES = (
-    "grpcio>=1.85.1", "protobuf>=7.35.1,<8", "numpy", "openimageio>=2.5", "opencolorio>=2.2",
-    "grpcio-health-checking>=1.85.1", "tqdm>=4.60", "zlib-ng>=1.0",
+    "grpcio>=1.85.1", "protobuf>=7.35.1,<8", "numpy", "openimageio>=2.5", "grpcio-health-checking>=1.85.1",
+    "fileseq>=2.1",
 )
 # Written last: its presence (with this content) means every step above succeeded.
 MARKER = VENV / ".ned-ready"

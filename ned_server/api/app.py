@@ -59,9 +59,15 @@ class NedServer:
                 ("grpc.max_receive_message_length", MESSAGE_LIMIT),
                 ("grpc.max_send_message_length", MESSAGE_LIMIT),
                 ("grpc.so_reuseport", 0),
+                # The server pings idle clients too, and closes a connection whose pings go unanswered.
                 ("grpc.keepalive_time_ms", 30000),
+                ("grpc.keepalive_timeout_ms", 10000),
                 ("grpc.http2.max_pings_without_data", 0),
                 ("grpc.keepalive_permit_without_calls", 1),
+                # Clients ping every 20 s by default (ned_plugin.client); gRPC's server default would
+                # answer pings more frequent than 5 minutes with GOAWAY "too_many_pings".
+                ("grpc.http2.min_ping_interval_without_data_ms", 1000),
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", 1000),
             ],
             maximum_concurrent_rpcs=threads * 4,
         )

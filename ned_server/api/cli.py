@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device-slots", type=int, help="requests using the device at once (default 1)")
     parser.add_argument("--max-waiting", type=int, help="requests allowed to queue before RESOURCE_EXHAUSTED")
     parser.add_argument("--grace", type=float, help="seconds SIGTERM waits for in-flight calls (default 30)")
+    parser.add_argument("--read-root", action="append", type=Path, default=[], metavar="FOLDER",
+                        help="read plates in place under this folder when a client names them by path (shared "
+                             "storage on a farm); repeat for several; none by default: plates are streamed")
+    parser.add_argument("--allow-insecure-token", action="store_true",
+                        help="accept a token without TLS off loopback (it crosses the network in clear text)")
     parser.add_argument("--auth-health", action="store_true", help="require the token for health checks too")
     parser.add_argument("--keep-details", action="store_true",
                         help="manipulated expressions = the performance plus the change the target style makes "
@@ -65,7 +70,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     }
     config = ServerConfig(
         host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key, auth_health=args.auth_health,
-        resume_interrupted_jobs=not args.no_resume,
+        resume_interrupted_jobs=not args.no_resume, read_roots=tuple(args.read_root),
+        allow_insecure_token=args.allow_insecure_token,
         manipulator=replace(ServerConfig().manipulator, keep_details=args.keep_details),
         **{k: v for k, v in given.items() if v is not None},
     )

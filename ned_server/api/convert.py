@@ -7,15 +7,18 @@ means the whole shot, flat x0, y0, x1, y1, ... lists become (N, 2) arrays, and s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from ned_plugin.parameters import parameter
 from ned_plugin.wire import pb
 from ned_server.composite.config import CompositeConfig
+from ned_server.composite.qc import ShotQc
 from ned_server.errors import InvalidInput
 from ned_server.manipulator.controls import EmotionSettings, Keyframe
+from ned_server.manipulator.sliders import SliderCurve
 from ned_server.orchestration.actor_training import TrainActorParams
 from ned_server.orchestration.requests import (
     ColourRequest,
@@ -34,9 +37,6 @@ _JOB_STATES = {
     "failed": pb.JOB_STATE_FAILED,
     "cancelled": pb.JOB_STATE_CANCELLED,
 }
-
-if TYPE_CHECKING:
-    from ned_server.composite.qc import ShotQc
 
 
 def colour_request(settings: pb.ColourSettings) -> ColourRequest:
@@ -90,6 +90,11 @@ def composite_config(b: pb.BlendSettings) -> CompositeConfig:
     return CompositeConfig.from_settings(values)
 
 
+def slider_curves(curves: Iterable[pb.SliderCurve]) -> list[SliderCurve]:
+    """Face slider curves (ManipulateSettings.sliders) as the manipulator's SliderCurves."""
+    return [SliderCurve(c.name, [(int(k.frame), float(k.value)) for k in c.keys]) for c in curves]
+
+
 def manipulate_request(s: pb.ManipulateSettings) -> ManipulateRequest:
     first, last = frame_range(s.range)
     return ManipulateRequest(
@@ -97,7 +102,9 @@ def manipulate_request(s: pb.ManipulateSettings) -> ManipulateRequest:
         shot_id=s.shot_id, colour=colour_request(s.colour), first=first, last=last,
         preroll=_optional(s, "preroll"), compression=(s.output.compression or "zip").lower(),
         pixel_type=(s.output.pixel_type or "half").lower(), face_id=_optional(s, "face_id"),
-        frame_count=int(s.frame_count),
+        frame_count=int(s.frame_count), sliders=slider_curves(s.sliders),
+        render=(s.render or parameter("render").default_choice).strip().lower(),
+        output_frames=tuple(int(f) for f in s.output_frames),
     )
 
 
@@ -124,6 +131,7 @@ def frame_tracks(track: ShotTrack, display: tuple[int, int, int, int]) -> list[p
             pose=track.pose[i].tolist() if ok else [], camera=track.camera[i].tolist() if ok else [],
             pupils=track.pupils[i].reshape(-1).tolist() if ok else [],
             alignment=track.alignment[i].reshape(-1).tolist() if ok else [], blink=float(track.blink[i]) if ok else 0.0,
+            fit_error=float(track.fit_error[i]) if ok else 0.0,
         ))
     return out
 
@@ -132,7 +140,8 @@ def track_summary(done: TrackDone) -> pb.TrackSummary:
     track = done.track
     summary = pb.TrackSummary(shot_id=done.shot.shot_id, frame_count=len(track),
                               tracked_frames=int(track.tracked.sum()), from_cache=done.from_cache,
-                              face_id=track.face_id, display_window=window(done.shot.display_window))
+                              face_id=track.face_id, display_window=window(done.shot.display_window),
+                              tracker=track.tracker, landmarker=track.landmarker)
     for f in track.faces:
         summary.faces.add(face_id=f.id, frames=f.frames, first_frame=f.first, last_frame=f.last,
                           mean_size=f.mean_size, thumbnail_frame=f.thumbnail_frame,

@@ -6,6 +6,7 @@ Examples::
 
     ned train-renderer --data exports/anna --out actors/anna                       # paper preset
     ned train-renderer --data exports/anna --out actors/anna --init-from meta/     # fine-tune a meta-renderer
+    ned train-renderer --data exports/anna --out actors/anna --init-from checkpoints_meta-renderer  # NED's
     ned train-renderer --data exports/a --data exports/b --out meta/               # meta-renderer (many actors)
     ned train-renderer --toy-actor 1 --preset tiny --out /tmp/toy                  # demo, no footage needed
 
@@ -50,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=PRESETS, default="paper", help="paper (default) or tiny (CPU, minutes)")
     p.add_argument("--iterations", type=int, help="total iterations (default: 20000 paper, 1500 tiny)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--init-from", type=Path, help="(meta-)renderer checkpoint or folder to fine-tune from")
+    p.add_argument("--init-from", type=Path, help="(meta-)renderer checkpoint or folder to fine-tune from: ours, "
+                   "or an official NED checkpoints folder / <epoch>_net_G.pth (e.g. the released meta-renderer)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (default)")
     p.add_argument("--resolution", type=int, help="training resolution (default: the preset's)")
     p.add_argument("--seq-len", type=int, help="consecutive frames per sample (paper 12)")

@@ -27,7 +27,7 @@ both scene-linear already.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,15 @@ class FacePlate:
     display_window: Window
     tracked: bool
     note: str = ""
+    # Extra layers for the compositor, channel name -> (h, w) float32 over the data window (the
+    # full-resolution edit's stmap.R/G and neural.R/G/B/A, composite.edit).
+    layers: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def float_channels(self) -> tuple[str, ...]:
+        """Channels that must stay 32-bit float whatever the pixel type (an STMap in half precision
+        is off by up to 2 px at 4K)."""
+        return tuple(n for n in self.layers if n.startswith("stmap."))
 
     @property
     def empty(self) -> bool:
@@ -62,12 +71,13 @@ class FacePlate:
 
     def to_frame(self, metadata: Mapping[str, object] | None = None, label: str = "plate") -> Frame:
         """The plate as an EXR frame: R, G, B, A (premultiplied) and the matte layer ``matte.Y``."""
-        pixels = np.concatenate([self.rgba, self.matte[..., None]], axis=-1).astype(np.float32)
+        pixels = np.concatenate([self.rgba, self.matte[..., None], *(v[..., None] for v in self.layers.values())],
+                                axis=-1).astype(np.float32)
         meta = dict(metadata or {})
         meta["ned/tracked"] = int(self.tracked)
         if self.note:
             meta["ned/note"] = self.note
-        return Frame(pixels, ("R", "G", "B", "A", "matte.Y"), exr.Window(*self.data_window),
+        return Frame(pixels, ("R", "G", "B", "A", "matte.Y", *self.layers), exr.Window(*self.data_window),
                      exr.Window(*self.display_window), meta, label=label)
 
 

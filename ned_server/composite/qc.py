@@ -238,3 +238,34 @@ def shot_qc(
                           f"the edited face flickers x{_fmt(flicker)} the original's frame-to-frame change"))
     return ShotQc(np.asarray(frames, np.int64), tracked, fit_px, rel, confidence, jaw_o, jaw_e, change, fp, fo,
                   speech, flicker, checks)
+
+
+class QcMeter:
+    """Collects a Manipulate's per-frame QC figures while its plates are made, for either render path.
+
+    Frames are ``first..first+count-1`` of the range; ``measure`` each plate made, ``gap`` where a frame
+    gives no plate (untracked, the face outside the frame). Flicker is compared only between frames
+    that follow each other in the shot: a frame list (1001, 1050) or a gap restarts it.
+    """
+
+    def __init__(self, first: int, count: int) -> None:
+        self.first = first
+        self.flicker = FlickerMeter()
+        self.flicker_plate = np.full(count, np.nan)
+        self.flicker_original = np.full(count, np.nan)
+        self._last = -2
+
+    def gap(self) -> None:
+        self.flicker.reset()
+        self._last = -2
+
+    def measure(self, index: int, box: tuple[int, int, int, int], rgba: np.ndarray, matte: np.ndarray,
+                original: np.ndarray) -> None:
+        """One plate: ``rgba`` premultiplied over ``box``; ``original`` the plate's pixels there."""
+        if index != self._last + 1:
+            self.flicker.reset()
+        self._last = index
+        background = np.asarray(original, np.float32)[..., :3]
+        composite = rgba[..., :3] + background * (1.0 - rgba[..., 3:4])
+        k = index - self.first
+        self.flicker_plate[k], self.flicker_original[k] = self.flicker.push(box, composite, background, matte)

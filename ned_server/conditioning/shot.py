@@ -33,15 +33,18 @@ import torch
 from scipy import ndimage
 
 from ned_server.conditioning.config import ConditioningConfig, ConditioningError
-from ned_server.conditioning.images import ConditioningRenderer, nmfc_colors
+from ned_server.conditioning.detail import DetailDisplacement
+from ned_server.conditioning.images import ConditioningRenderer, UVDisplacement, nmfc_colors
 from ned_server.face3d.camera import RASTER_OFFSET, project_orthographic
 from ned_server.face3d.flame import FlameLayer
-from ned_server.tracking.result import ShotTrack
+from ned_server.tracking.result import TRACKER_DECA, ShotTrack
 
 # FLAME_masks.pkl regions the renderer synthesises (``mouth_interior`` exists only in the procedural
 # model: the licensed FLAME has a hole there). The same regions as the synthetic actor's face mask.
 FACE_REGIONS = ("face", "lips", "left_eyeball", "right_eyeball", "mouth_interior")
 MOUTH_REGIONS = ("lips", "mouth_interior")
+# Surfaces a full-resolution edit asks the renderer for where they come into view (conditioning.warp).
+REVEAL_REGIONS = ("left_eyeball", "right_eyeball", "mouth_interior")
 MOUTH_LANDMARKS = slice(48, 68)
 EXPRESSION51 = 51
 DEFAULT_CHUNK = 32
@@ -154,11 +157,14 @@ class FaceConditioner:
     conditioning defaults with ``restrict_to_face``: the renderer only synthesises the face, the
     plate keeps the rest, so codes outside the mask would only show the network hair and neck it
     is never asked to draw. ``chunk`` frames are posed and drawn at a time, which bounds the
-    memory of the vertices (not of the output) on long shots.
+    memory of the vertices (not of the output) on long shots. ``detail`` (DECA's D_detail on its
+    UV layout, ``conditioning.detail``) draws the detailed shape image with DECA's displacement for
+    tracks made by DECA; other tracks (and a conditioner without it) get the coarse shading.
     """
 
     def __init__(self, flame: FlameLayer, masks: dict[str, np.ndarray] | None = None, resolution: int = 256,
-                 config: ConditioningConfig | None = None, device: str = "cpu", chunk: int = DEFAULT_CHUNK) -> None:
+                 config: ConditioningConfig | None = None, device: str = "cpu", chunk: int = DEFAULT_CHUNK,
+                 detail: DetailDisplacement | None = None) -> None:
         if isinstance(resolution, bool) or not isinstance(resolution, int | np.integer) or not 8 <= resolution <= 4096:
             raise ConditioningError(f"resolution {resolution!r} must be a whole number of pixels from 8 to 4096")
         if chunk < 1:
@@ -168,11 +174,17 @@ class FaceConditioner:
         self.flame = flame if buffer.device == self.device else copy.deepcopy(flame).to(self.device)
         self.resolution = int(resolution)
         self.chunk = int(chunk)
+        if detail is not None and detail.uv.uvs.shape[0] != flame.num_vertices:
+            raise ConditioningError(f"DECA's UV template has {detail.uv.uvs.shape[0]} vertices, the FLAME model "
+                                    f"{flame.num_vertices}: they belong to different models")
+        self.detail = detail
         self.config = config or ConditioningConfig(restrict_to_face=True)
         n_vertices = flame.num_vertices
         self.faces = flame.faces.cpu().numpy().astype(np.int32)
         self.face_vertices = self._region_mask(masks, FACE_REGIONS, n_vertices, default=True)
         self.mouth_vertices = self._region_mask(masks, MOUTH_REGIONS, n_vertices, default=False)
+        reveal = self._region_mask(masks, REVEAL_REGIONS, n_vertices, default=False)
+        self.reveal_vertices: np.ndarray | None = reveal if reveal.any() else None  # None: every surface
         self.colours = face_nmfc_colours(flame.v_template.cpu().numpy(), self.face_vertices)
         self._renderer = ConditioningRenderer(self.resolution, self.resolution, self.config)
 
@@ -240,9 +252,9 @@ class FaceConditioner:
         return idx, e
 
     # ------------------------------------------------------------------ geometry
-    def _geometry(self, track: ShotTrack, idx: np.ndarray,
-                  expression51: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Posed vertices (B,V,3), mouth centres (B,2) and pupils (B,2,2) in crop px at R (OpenCV)."""
+    def _plate_geometry(self, track: ShotTrack, idx: np.ndarray,
+                        expression51: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Posed vertices (B,V,3) and mouth centres (B,2) in plate px (OpenCV convention), float64."""
         fl = self.flame
         pose = track.pose[idx].copy()
         expression = track.expression[idx]
@@ -263,6 +275,14 @@ class FaceConditioner:
             else:  # no landmark embedding: the mouth region's centroid (the whole face without masks)
                 region = self.mouth_vertices if self.mouth_vertices.any() else self.face_vertices
                 mouth = verts[:, region, :2].mean(1)
+        return verts, mouth
+
+    def _geometry(self, track: ShotTrack, idx: np.ndarray,
+                  expression51: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Posed vertices (B,V,3), mouth centres (B,2) and pupils (B,2,2) in crop px at R (OpenCV), and
+        crop pixels per FLAME unit (B,)."""
+        verts, mouth = self._plate_geometry(track, idx, expression51)
+        w, h = track.frame_size
         m = crop_matrices(track.alignment[idx], track.crop_size, self.resolution)
         lin, t = m[:, :, :2], m[:, :, 2]
         scale = np.sqrt(np.abs(np.linalg.det(lin)))  # the similarity's zoom, applied to depth too
@@ -272,7 +292,21 @@ class FaceConditioner:
         mouth_crop = np.einsum("bij,bj->bi", lin, mouth) + t
         pupils = track.pupils[idx].astype(np.float64)
         pupils_crop = np.einsum("bij,bej->bei", lin, pupils) + t[:, None]
-        return verts_crop, mouth_crop, pupils_crop
+        px_per_unit = track.camera[idx, 0].astype(np.float64) * (min(w, h) / 2.0) * scale
+        return verts_crop, mouth_crop, pupils_crop, px_per_unit
+
+    def _detail_maps(self, track: ShotTrack, idx: np.ndarray, expression51: np.ndarray | None,
+                     px_per_unit: np.ndarray) -> UVDisplacement | None:
+        """DECA's displacement of these frames in crop pixels, or None (no DECA detail for this track)."""
+        if self.detail is None or track.tracker != TRACKER_DECA:
+            return None
+        jaw = track.pose[idx, 6:9].copy()
+        expression = track.expression[idx]
+        if expression51 is not None:  # the wrinkles follow the manipulated expression and jaw
+            jaw[:, 0] = expression51[:, 0]
+            expression = expression51[:, 1:]
+        maps = self.detail.maps(jaw, expression, track.detail[idx])
+        return UVDisplacement(map=maps * px_per_unit[:, None, None].astype(np.float32), uvs=self.detail.uv.uvs)
 
     def vertices_in_crop(self, track: ShotTrack, indices: np.ndarray | slice | None = None,
                          expression51: np.ndarray | None = None) -> np.ndarray:
@@ -280,6 +314,14 @@ class FaceConditioner:
         them (all frames at once, not chunked: for diagnostics and tests)."""
         idx, e51 = self._check(track, indices, expression51)
         return self._geometry(track, idx, e51)[0].astype(np.float32)
+
+    def plate_vertices(self, track: ShotTrack, indices: np.ndarray | slice | None = None,
+                       expression51: np.ndarray | None = None) -> np.ndarray:
+        """(B,V,3) posed vertices in plate px (x, y OpenCV convention; depth in the same px): what
+        the full-resolution warp (``conditioning.warp``) draws, once with the tracked expression and
+        once with the new one."""
+        idx, e51 = self._check(track, indices, expression51)
+        return self._plate_geometry(track, idx, e51)[0]
 
     # ------------------------------------------------------------------ work
     def render(self, track: ShotTrack, indices: np.ndarray | slice | None = None,
@@ -296,11 +338,14 @@ class FaceConditioner:
                                mouth_centres=np.zeros((n, 2), np.float32))
         for s0 in range(0, n, self.chunk):
             s1 = min(n, s0 + self.chunk)
-            verts, mouth, pupils = self._geometry(track, idx[s0:s1], None if e51 is None else e51[s0:s1])
+            part = idx[s0:s1]
+            part_e51 = None if e51 is None else e51[s0:s1]
+            verts, mouth, pupils, px_per_unit = self._geometry(track, part, part_e51)
             verts[..., :2] += RASTER_OFFSET
             cond = self._renderer.render(verts.astype(np.float32), self.faces, self.colours,
                                          pupils_px=pupils + RASTER_OFFSET, face_vertex_mask=self.face_vertices,
-                                         mouth_vertex_mask=self.mouth_vertices)
+                                         mouth_vertex_mask=self.mouth_vertices,
+                                         detail_displacement=self._detail_maps(track, part, part_e51, px_per_unit))
             out.conditioning[s0:s1] = np.clip(cond.network_input("0,1"), 0.0, 1.0)
             for k in range(s1 - s0):
                 out.face_masks[s0 + k], out.mouth_masks[s0 + k] = fill_mouth_cavity(cond.face_mask[k] > 0.5,

@@ -7,6 +7,8 @@ Official NED (foivospar/NED) - one ``torch.save`` per epoch:
 Parameter keys: ``seq1.{0,2}.*``, ``LSTM.{weight,bias}_{ih,hh}_l{0,1}[_reverse]``, ``seq2.{0,2,4}.*``
 for G/E/D; ``shared.{0,2,4}.*`` and ``unshared.{k}.{0,2}.*`` for M (k = domain, in EMOTIONS order).
 Files saved from ``nn.DataParallel`` carry a ``module.`` prefix, which is stripped.
+The released manipulator (pre-trained on Aff-Wild2, fine-tuned on MEAD) is one such file named
+``02_nets_finetuned.pth``; a folder holding one is resolved to it (see ``resolve_checkpoint``).
 
 Ours - a superset, so NED's own loaders read our files too:
   ``{epoch:02d}_nets.pth``   the official dict plus ``"ned_vfx"``: {"format": 1, "emotions": [...],
@@ -231,9 +233,12 @@ def resolve_checkpoint(path: str | Path) -> Path:
     if p.is_dir():
         info = read_latest(p)
         if info is None:
-            epochs = sorted(p.glob("[0-9]*_nets.pth"), key=lambda f: int(f.name.split("_")[0]))
+            # The release's fine-tuned file (02_nets_finetuned.pth) is the one to use when it is there.
+            epochs = sorted([*p.glob("[0-9]*_nets.pth"), *p.glob("[0-9]*_nets_finetuned.pth")],
+                            key=lambda f: (f.name.endswith("_finetuned.pth"), int(f.name.split("_")[0])))
             if not epochs:
-                raise MissingCheckpoint(f"no manipulator checkpoint in {p} (no latest.json or *_nets.pth)")
+                raise MissingCheckpoint(f"no manipulator checkpoint in {p} (no latest.json, *_nets.pth or "
+                                        "*_nets_finetuned.pth)")
             return epochs[-1]
         return p / info["nets"]
     return p

@@ -18,6 +18,8 @@ preset, the base actor), so a mistake is an error on the call rather than a fail
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -25,15 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from ned_server.errors import InvalidInput, NotFound, Precondition
-from ned_server.orchestration.models import Models, actor_renderer_path
+from ned_server.orchestration.models import META_RENDERER, Models, actor_renderer_path
 from ned_server.orchestration.shot_tracking import cached_track
 from ned_server.renderer import checkpoint as ckpt_io
+from ned_server.renderer import official
+from ned_server.renderer.checkpoint import RendererCheckpointError
 from ned_server.renderer.config import PRESETS, TrainConfig, preset
 from ned_server.renderer.dataset import ActorClip, load_clip, save_clip
 from ned_server.renderer.shot_data import actor_clips_from_shot
 from ned_server.renderer.train import RendererTrainer, TrainProgress, default_iterations
 from ned_server.runtime.intake import Shot
-from ned_server.runtime.jobs import JobContext, JobFunction
+from ned_server.runtime.jobs import JobContext, JobFactory, JobFunction
 from ned_server.runtime.shot_frames import ShotColour, network_frames
 from ned_server.runtime.store import Store, check_id, read_json, write_json
 
@@ -78,6 +82,8 @@ def update_actor(store: Store, actor_id: str, **fields: Any) -> dict[str, Any]:
 def check_request(store: Store, models: Models, p: TrainActorParams) -> None:
     """Refuse what cannot train before a job is queued (the message says what to change)."""
     check_id("actor", p.actor_id)
+    if p.actor_id == META_RENDERER:
+        raise InvalidInput(f"{META_RENDERER!r} names the released meta-renderer (init_from); use another actor id")
     if not p.shot_ids:
         raise InvalidInput("TrainActor needs at least one tracked shot of the actor (shot_ids)")
     if p.preset not in PRESETS:
@@ -90,13 +96,63 @@ def check_request(store: Store, models: Models, p: TrainActorParams) -> None:
         if cached_track(store, models, shot, p.face_id) is None:
             raise Precondition(f"shot {shot_id!r} is not tracked yet{_face(p.face_id)}: run Track on it first")
     if p.init_from:
-        base = actor_renderer_path(store, check_id("actor", p.init_from))
-        if not base.is_file():
-            raise NotFound(f"cannot fine-tune from {p.init_from!r}: that actor has no trained renderer")
+        base_renderer(store, models, p.init_from)
     training = store.actor_dir(p.actor_id) / "training"
+    if any(training.glob("*_net_G.pth")) and not (training / "latest.pth").is_file():
+        raise InvalidInput(f"actor {p.actor_id!r} holds an imported renderer: fine-tune it into a new actor "
+                           f"(actor_id another id, init_from {p.actor_id!r})")
     if (training / "latest.pth").is_file() and not p.resume:
         raise InvalidInput(f"actor {p.actor_id!r} already has a training run: set resume to continue it, or "
                            "train under another actor id")
+
+
+def base_renderer(store: Store, models: Models, init_from: str) -> Path:
+    """The renderer a TrainActor fine-tunes: an actor's, or the released meta-renderer for
+    ``init_from`` = "meta-renderer" (models/renderer/meta_renderer/, see the manifest)."""
+    if init_from == META_RENDERER:
+        return models.meta_renderer_source()
+    base = actor_renderer_path(store, check_id("actor", init_from))
+    if not base.is_file():
+        raise NotFound(f"cannot fine-tune from {init_from!r}: that actor has no trained renderer")
+    return base
+
+
+def import_official_actor(store: Store, actor_id: str, source: str | Path, epoch: int | str | None = None,
+                          overwrite: bool = False) -> dict[str, Any]:
+    """Register an official NED renderer (a released actor's checkpoints folder, or its
+    ``<epoch>_net_G.pth``) as an actor that renders as it is and fine-tunes like a trained one.
+
+    The files are checked (layout, tensors only) and then placed unchanged (hard-linked when the
+    store is on the same file system, else copied) in the actor's training folder, where the model
+    registry and TrainActor's init_from find them (``models.actor_renderer_path``); they stay files
+    NED's own scripts read. Returns the actor record.
+    """
+    check_id("actor", actor_id)
+    if actor_id == META_RENDERER:
+        raise InvalidInput(f"{META_RENDERER!r} is reserved for the models folder's meta-renderer")
+    training = store.actor_dir(actor_id) / "training"
+    if not overwrite and (actor_meta_path(store, actor_id).is_file() or training.exists()):
+        raise InvalidInput(f"actor {actor_id!r} already exists: import under another id, or replace it")
+    try:
+        files = official.find(source, epoch)
+        ckpt = official.load_official(files.generator)  # reads and checks all three files
+    except RendererCheckpointError as exc:
+        raise InvalidInput(str(exc)) from None
+    if overwrite and training.exists():
+        shutil.rmtree(training)
+    training.mkdir(parents=True, exist_ok=True)
+    for file in (files.generator, files.image_d, files.mouth_d):
+        if file is None:
+            continue
+        target = training / file.name
+        try:
+            os.link(file, target)
+        except OSError:  # another file system, or no hard links there
+            shutil.copy2(file, target)
+    cfg = ckpt["config"]
+    return update_actor(store, actor_id, ready=True, preset=cfg["preset"], resolution=cfg["resolution"],
+                        iterations=0, shot_ids=[], base=ckpt["base"],
+                        message=f"imported from the official NED renderer {files.generator}")
 
 
 def _face(face_id: int | None) -> str:
@@ -161,7 +217,7 @@ def _until_cancelled(frames: Iterable[tuple[int, Any]], ctx: JobContext) -> Iter
 
 
 def make_job(store: Store, models: Models, vgg_path: Path | None,
-             colour_for: Callable[[str, str], ShotColour]) -> Any:
+             colour_for: Callable[[str, str], ShotColour]) -> JobFactory:
     """The JobManager factory for TrainActor jobs; ``colour_for(config, input_space)`` gives the
     colour conversion of the request that started it."""
 
@@ -180,7 +236,7 @@ def _train(store: Store, models: Models, p: TrainActorParams, ctx: JobContext, v
            colour: ShotColour) -> str:
     out = store.actor_dir(p.actor_id) / "training"
     resume = p.resume and (out / ckpt_io.LATEST).is_file()
-    base = actor_renderer_path(store, p.init_from) if p.init_from else None
+    base = base_renderer(store, models, p.init_from) if p.init_from else None
     if resume:
         config = ckpt_io.config_of(ckpt_io.load(out / ckpt_io.LATEST, prefer=ckpt_io.LATEST))
     elif base is not None:

@@ -22,13 +22,14 @@ import numpy as np
 import torch
 
 from ned_plugin.colour import Colour, ColourError, plate_colour
-from ned_plugin.parameters import COMPRESSIONS, PIXEL_TYPES, parameter
+from ned_plugin.parameters import COMPRESSIONS, PIXEL_TYPES, RENDER_MODES, parameter
 from ned_server import __version__
 from ned_server.composite.qc import ShotQc
 from ned_server.config import ServerConfig, resolve_device
 from ned_server.domains import EMOTIONS
 from ned_server.errors import Busy, Cancelled, InvalidInput, NedError
 from ned_server.manipulator.controls import resolve_schedule
+from ned_server.manipulator.sliders import resolve_sliders
 from ned_server.orchestration.actor_training import JOB_KIND, TrainActorParams, check_request, make_job, update_actor
 from ned_server.orchestration.manipulate import ReenactSettings, StageTimes, frame_range, manipulate_track
 from ned_server.orchestration.models import Models
@@ -202,12 +203,14 @@ class Pipeline:
     def manipulate(self, request: ManipulateRequest, frames: Iterable[tuple[int, bytes]],
                    caller_gone: StopCheck = never) -> EventStream:
         """Events: ProgressEvent and manipulate.PlateOut in frame order; ``result``: ManipulateDone."""
-        self.models.require_for("Manipulate")
         colour = self.shot_colour(request.colour)
         if request.compression not in COMPRESSIONS:
             raise InvalidInput(f"unknown EXR compression {request.compression!r}; use one of {', '.join(COMPRESSIONS)}")
         if request.pixel_type not in PIXEL_TYPES:
             raise InvalidInput(f"unknown pixel type {request.pixel_type!r}; use half or float")
+        if request.render not in RENDER_MODES:
+            raise InvalidInput(f"unknown render mode {request.render!r}; use one of {', '.join(RENDER_MODES)} "
+                               "(hybrid: full-resolution warp + neural mouth and eyes)")
         preroll = parameter("preroll")
         pre = int(preroll.default if request.preroll is None else request.preroll)
         if not preroll.minimum <= pre <= preroll.maximum:
@@ -215,11 +218,17 @@ class Pipeline:
                                " frames")
         if not request.actor_id:
             raise InvalidInput("Manipulate needs an actor: the actor whose renderer re-renders the face")
-        renderer = self.models.renderer(request.actor_id)
+        renderer = self.models.renderer(request.actor_id)  # the request's own errors (ids) come first
+        self.models.require_for("Manipulate")  # then what the server lacks (FLAME, the manipulator)
         manipulator = self.models.manipulator()
         resolve_schedule(request.control, 1, manipulator.emotions)  # a bad control fails before any frame
+        slider_rig = None
+        if request.sliders:
+            resolve_sliders(request.sliders, [0])  # bad sliders fail before any frame too
+            slider_rig = self.models.slider_rig()
         settings = ReenactSettings(request.control, request.composite, request.first, request.last, pre,
-                                   request.compression, request.pixel_type)
+                                   request.compression, request.pixel_type, request.render,
+                                   sliders=list(request.sliders), output_frames=request.output_frames)
 
         def work(emit: Emit, stopped: StopCheck) -> ManipulateDone:
             shot = self._shot(frames, request.shot_id, request.frame_count, emit, stopped, "Manipulate")
@@ -232,7 +241,8 @@ class Pipeline:
                 reports: list[ShotQc] = []
                 for plate in manipulate_track(
                         self.store, shot, track, manipulator, renderer, conditioner, colour, settings,
-                        device=self.device, cancelled=stopped, times=times, on_qc=reports.append,
+                        device=self.device, cancelled=stopped, times=times, slider_rig=slider_rig,
+                        on_qc=reports.append,
                         progress=lambda done, total: emit(ProgressEvent("render", done, total))):
                     emit(plate)
                     count += 1

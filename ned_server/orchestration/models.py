@@ -24,22 +24,26 @@ from typing import TypeVar
 
 import numpy as np
 
+from ned_server.conditioning.detail import DetailDisplacement, load_deca_uv
 from ned_server.conditioning.shot import FaceConditioner
 from ned_server.errors import Precondition
 from ned_server.face3d.config import FlameConfig
 from ned_server.face3d.flame import FlameLayer
 from ned_server.face3d.landmark_embedding import load_flame_masks
 from ned_server.face3d.model_file import STANDIN_MARKER
+from ned_server.face3d.sliders import slider_basis_for
 from ned_server.manipulator.checkpoint import CheckpointError, resolve_checkpoint
 from ned_server.manipulator.config import InferenceConfig
 from ned_server.manipulator.inference import EmotionManipulator
+from ned_server.manipulator.sliders import SliderRig
 from ned_server.renderer.checkpoint import RendererCheckpointError
 from ned_server.renderer.inference import FaceRenderer
 from ned_server.runtime.assets import Asset
 from ned_server.runtime.store import Store
 from ned_server.tracking.config import TrackingConfig
+from ned_server.tracking.deca import Deca, load_deca
 from ned_server.tracking.detection import LandmarkDetector
-from ned_server.tracking.fan import FanDetector
+from ned_server.tracking.landmarkers import LandmarkerInfo, describe, make_detector
 
 T = TypeVar("T")
 
@@ -52,7 +56,16 @@ RPC_USES: dict[str, tuple[str, ...]] = {
     "ExtractStyle": ("track", "extract_style"),
     "TrainActor": ("track", "train_actor"),
 }
+
+# The manifest's DECA entries: the networks, and the data files the detailed shape image needs.
+DECA_ASSETS = ("deca", "deca_head_template", "deca_fixed_displacement", "deca_uv_face_eye_mask")
 RENDERER_FILE = "renderer.pth"  # what RendererTrainer writes for inference, inside the actor's training folder
+# TrainActor's init_from naming the released NED meta-renderer of the models folder (asset
+# "ned_meta_renderer") rather than an actor; no actor may take this id.
+META_RENDERER = "meta-renderer"
+# Manipulator files a folder may hold: ours and the official per-epoch ones, and the released
+# fine-tuned one (02_nets_finetuned.pth).
+MANIPULATOR_PATTERNS = ("[0-9]*_nets.pth", "[0-9]*_nets_finetuned.pth")
 
 
 @dataclass(frozen=True)
@@ -66,7 +79,15 @@ class FlameFiles:
 
 
 def actor_renderer_path(store: Store, actor_id: str) -> Path:
-    return store.actor_dir(actor_id) / "training" / RENDERER_FILE
+    """The actor's renderer: what training wrote, or the official ``<epoch>_net_G.pth`` an import
+    (``ned import-actor``) put in its training folder (``renderer.checkpoint.load`` reads both)."""
+    training = store.actor_dir(actor_id) / "training"
+    ours = training / RENDERER_FILE
+    if not ours.is_file():
+        imported = sorted(training.glob("*_net_G.pth"))
+        if imported:
+            return imported[-1]
+    return ours
 
 
 class Models:
@@ -130,18 +151,68 @@ class Models:
 
     def conditioner(self, resolution: int) -> FaceConditioner:
         def build() -> FaceConditioner:
-            return FaceConditioner(self.flame(), self.flame_masks(), resolution=resolution, device=self.device)
+            return FaceConditioner(self.flame(), self.flame_masks(), resolution=resolution, device=self.device,
+                                   detail=self.deca_detail())
 
         return self._once(("conditioner", int(resolution)), build)
 
+    def slider_rig(self) -> SliderRig:
+        """The face sliders of the FLAME model in use: its directions, fitted once and kept beside it."""
+
+        def build() -> SliderRig:
+            files = self.flame_files()
+            return SliderRig(self.flame(), slider_basis_for(self.flame(), files.model, files.landmarks))
+
+        return self._once(("slider_rig",), build)
+
+    def deca_detail(self) -> DetailDisplacement | None:
+        """DECA's D_detail on its UV layout when deca_model.tar and its three data files are here."""
+        files = self.deca_files()
+        deca = self.deca()
+        if deca is None or deca.D_detail is None or len(files) < len(DECA_ASSETS):
+            return None
+        uv = load_deca_uv(files["deca_head_template"], files["deca_fixed_displacement"],
+                          files["deca_uv_face_eye_mask"], self.flame().num_vertices)
+        return DetailDisplacement(deca, uv)
+
     # ------------------------------------------------------------------ landmarks
     def detector(self, config: TrackingConfig) -> LandmarkDetector:
-        """face-alignment's detector; FAILED_PRECONDITION naming the weight files when they are absent."""
+        """FAN when its weights are here, else dlib's offline landmarker (tracking.landmarkers);
+        FAILED_PRECONDITION naming what is missing when neither is."""
 
         def build() -> LandmarkDetector:
-            return FanDetector(config.detection, device=self.device)
+            detector, info = make_detector(config.detection, device=self.device)
+            log.info("landmarks by %s (%s)%s", info.name, info.licence, f": {info.reason}" if info.reason else "")
+            return detector
 
-        return self._once(("detector",), build)
+        return self._once(("detector", config.detection.backend), build)
+
+    def landmarker(self, config: TrackingConfig) -> LandmarkerInfo:
+        """Which landmarker Track uses here, and its licence (for GetInfo), without loading it."""
+        return describe(config.detection)
+
+    # ------------------------------------------------------------------ DECA
+    def deca_files(self) -> dict[str, Path]:
+        """DECA's files found on this server (asset name -> path): the networks and the detail data."""
+        return {name: self.assets[name].location(self.models_dir) for name in DECA_ASSETS
+                if name in self.assets and self.assets[name].found(self.models_dir)}
+
+    def deca_detail_available(self) -> bool:
+        """Whether the detailed shape image is drawn with DECA's displacement here (all four files)."""
+        return len(self.deca_files()) == len(DECA_ASSETS)
+
+    def deca(self) -> Deca | None:
+        """DECA's networks when deca_model.tar is here (the paper's tracker), else None (landmark fit)."""
+        path = self.deca_files().get("deca")
+        if path is None:
+            return None
+        key = ("deca", str(path), path.stat().st_mtime_ns)
+
+        def build() -> Deca:
+            log.info("loading DECA from %s", path)
+            return load_deca(path, device=self.device)
+
+        return self._once(key, build)
 
     # ------------------------------------------------------------------ manipulator
     def manipulator_source(self) -> Path:
@@ -150,7 +221,8 @@ class Models:
         if path.is_file():
             return path
         folder = path.parent
-        if folder.is_dir() and (any(folder.glob("*_nets.pth")) or (folder / "latest.json").is_file()):
+        if folder.is_dir() and (any(f for pattern in MANIPULATOR_PATTERNS for f in folder.glob(pattern))
+                                or (folder / "latest.json").is_file()):
             return folder
         raise Precondition(f"no emotion manipulator on this server: put a checkpoint at {path} (get it from "
                            f"{asset.source}) or train one with `ned train-manipulator --out {folder}`")
@@ -171,6 +243,16 @@ class Models:
         return self._once(key, build)
 
     # ------------------------------------------------------------------ renderers
+    def meta_renderer_source(self) -> Path:
+        """The released meta-renderer's ``<epoch>_net_G.pth`` (its D files beside it), for init_from."""
+        asset = self.assets["ned_meta_renderer"]
+        path = asset.location(self.models_dir)
+        if not path.is_file():
+            raise Precondition(f"no NED meta-renderer on this server: put the released checkpoints_meta-renderer "
+                               f"files ({path.name} and the _net_D / _net_Dm files of that epoch) in {path.parent} "
+                               f"(get them from {asset.source})")
+        return path
+
     def renderer(self, actor_id: str) -> FaceRenderer:
         meta = self.store.require_actor(actor_id)
         path = actor_renderer_path(self.store, actor_id)

@@ -14,6 +14,7 @@ import numpy as np
 from ned_server.composite.config import CompositeConfig
 from ned_server.composite.qc import ShotQc
 from ned_server.manipulator.controls import EmotionSettings
+from ned_server.manipulator.sliders import SliderCurve
 from ned_server.runtime.intake import Shot
 from ned_server.tracking.result import ShotTrack
 
@@ -69,6 +70,9 @@ class ManipulateRequest:
     pixel_type: str = "half"
     face_id: int | None = None
     frame_count: int = 0
+    render: str = "hybrid"  # ned_plugin.parameters.RENDER_MODES: full-resolution edit, warp alone, or neural
+    sliders: list[SliderCurve] = field(default_factory=list)  # face sliders, applied after the manipulator
+    output_frames: tuple[int, ...] = ()  # frames of first..last to return plates of; (): all
 
 
 @dataclass

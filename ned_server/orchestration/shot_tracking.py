@@ -40,21 +40,36 @@ class TrackOutcome:
     from_cache: bool
 
 
-def check_given_landmarks(shot: Shot, landmarks: Mapping[int, np.ndarray] | None) -> None:
-    """Landmarks from another tracker must name frames of this shot (a typo in a frame offset
-    would otherwise silently leave the whole shot untracked)."""
+def check_given_landmarks(shot: Shot, landmarks: Mapping[int, np.ndarray] | None) -> dict[int, np.ndarray] | None:
+    """The given landmarks of this shot's frames.
+
+    A landmarks file usually covers a whole sequence while a shot tracks a part of it (``ned track
+    --frames 1601-1720 --landmarks all.json``), so frames outside the shot are left out. Only when
+    none of them is a frame of the shot is it refused: a frame offset typo would otherwise silently
+    leave the whole shot untracked.
+    """
     if not landmarks:
-        return
+        return None
     known = set(shot.frame_numbers)
-    stray = sorted(set(landmarks) - known)
-    if stray:
-        raise InvalidInput(f"landmarks were given for frame(s) {', '.join(map(str, stray[:5]))}"
-                           f"{'...' if len(stray) > 5 else ''}, which shot {shot.shot_id!r} does not have "
-                           f"(its frames: {shot.frame_numbers[0]}-{shot.frame_numbers[-1]})")
+    inside = {int(f): p for f, p in landmarks.items() if int(f) in known}
+    if not inside:
+        given = sorted(int(f) for f in landmarks)
+        raise InvalidInput(f"none of the landmarks given (frames {given[0]}-{given[-1]}, {len(given)} frames) is "
+                           f"for a frame of shot {shot.shot_id!r} (its frames: {shot.frame_numbers[0]}-"
+                           f"{shot.frame_numbers[-1]}): check the frame numbers or offset of the landmarks file")
+    return inside
 
 
-def track_key(models: Models, face_id: int | None, landmarks: Mapping[int, np.ndarray] | None) -> TrackKey:
-    return TrackKey(face_id=face_id, landmarks=landmarks_digest(landmarks), flame=models.flame_identity())
+def track_key(models: Models, face_id: int | None, landmarks: Mapping[int, np.ndarray] | None,
+              config: TrackingConfig | None = None) -> TrackKey:
+    """What a track is made from; the landmarker and whether DECA ran are part of it, so installing
+    FAN's weights or DECA's file makes the next Track redo the shot."""
+    source = landmarks_digest(landmarks)
+    if not landmarks and config is not None:
+        source = f"{source}:{models.landmarker(config).name}"
+    if "deca" in models.deca_files():
+        source += "+deca"
+    return TrackKey(face_id=face_id, landmarks=source, flame=models.flame_identity())
 
 
 def cached_track(store: Store, models: Models, shot: Shot, face_id: int | None) -> ShotTrack | None:
@@ -82,8 +97,8 @@ def track_stored_shot(
     was tracked, whichever way). Raises what ``track_shot`` raises (InvalidInput, NotFound,
     Precondition, Cancelled).
     """
-    check_given_landmarks(shot, landmarks)
-    key = track_key(models, face_id, landmarks)
+    landmarks = check_given_landmarks(shot, landmarks)
+    key = track_key(models, face_id, landmarks, config)
     if not force:
         cached = load_track(store, shot.shot_id, key, ShotTrack.load)
         if cached is None and reuse_any and not landmarks:
@@ -99,7 +114,7 @@ def track_stored_shot(
     detector = None if landmarks else models.detector(config)
     frames = _Sized(network_frames(store, shot, colour), len(shot.frames))
     track = track_shot(frames, models.flame(), config, landmarks=dict(landmarks) if landmarks else None,
-                       face_id=face_id, detector=detector, device=models.device, progress=progress,
+                       face_id=face_id, detector=detector, deca=models.deca(), device=models.device, progress=progress,
                        cancelled=cancelled)
     save_track(store, shot.shot_id, key, track)
     return TrackOutcome(track, from_cache=False)

@@ -9,6 +9,10 @@ A training folder holds
 Both .pth files are written to a temporary file beside the target, fsynced and moved over it with
 ``os.replace``, so a kill at any instant leaves the previous complete checkpoint or the new one.
 They hold only tensors, numbers, strings, lists and dicts, and are read with ``weights_only=True``.
+
+An official NED checkpoints folder (``<epoch>_net_G.pth`` / ``_net_D.pth`` / ``_net_Dm.pth``, see
+``official``) is read by ``load`` too, into the same dict, wherever a folder or file of ours is
+accepted; a folder holding both kinds is read as ours.
 """
 
 from __future__ import annotations
@@ -18,16 +22,13 @@ from typing import Any
 
 import torch
 
+from ned_server.renderer import official
+from ned_server.renderer.checkpoint_format import FORMAT, RendererCheckpointError
 from ned_server.renderer.config import RendererConfig
 
-FORMAT = "ned.renderer/1"
 LATEST = "latest.pth"
 RENDERER = "renderer.pth"
 HISTORY = "losses.jsonl"
-
-
-class RendererCheckpointError(RuntimeError):
-    """A renderer checkpoint that is missing, unreadable or of another kind."""
 
 
 def resolve(path: str | Path, prefer: str = RENDERER) -> Path:
@@ -37,14 +38,20 @@ def resolve(path: str | Path, prefer: str = RENDERER) -> Path:
         for name in (prefer, LATEST if prefer == RENDERER else RENDERER):
             if (path / name).is_file():
                 return path / name
-        raise RendererCheckpointError(f"no renderer checkpoint ({RENDERER} or {LATEST}) in {path}: "
-                                      "train the actor first (ned train-actor)")
+        raise RendererCheckpointError(f"no renderer checkpoint ({RENDERER}, {LATEST} or an official NED "
+                                      f"<epoch>_net_G.pth) in {path}: train the actor first (ned train-actor)")
     if not path.is_file():
         raise RendererCheckpointError(f"renderer checkpoint {path} does not exist")
     return path
 
 
+def _ours_in(path: Path) -> bool:
+    return path.is_file() or (path / RENDERER).is_file() or (path / LATEST).is_file()
+
+
 def load(path: str | Path, prefer: str = RENDERER) -> dict[str, Any]:
+    if official.is_official(path) and not (Path(path).is_dir() and _ours_in(Path(path))):
+        return official.load_official(path)
     file = resolve(path, prefer)
     try:
         ckpt = torch.load(file, map_location="cpu", weights_only=True)

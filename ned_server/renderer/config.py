@@ -1,7 +1,9 @@
 """Settings of the neural face renderer: network sizes, losses, training and inference.
 
-Two presets: ``paper`` follows NED_FACTS.md (Head2Head++ sizes, 256x256, sequences of 12 frames,
-batch 1); ``tiny`` is small enough to train on a laptop CPU in minutes, for tests and the demo.
+Two presets: ``paper`` is the official NED renderer (``architecture`` "head2head": the networks of
+``head2head``, whose state dicts are the released checkpoints' layout; 256x256, sequences of 12
+frames, batch 1); ``tiny`` is our own small renderer (``architecture`` "ned", ``networks``), small
+enough to train on a laptop CPU in minutes, for tests and the demo.
 Everything a checkpoint needs to rebuild its networks lives in ``RendererConfig`` and is saved with
 it as a plain dict, so an inference server never needs to know which preset trained an actor.
 """
@@ -19,6 +21,13 @@ N_FRAMES_G = 3
 N_PREV = N_FRAMES_G - 1
 # The paper's mouth discriminator / mouth-APD window, at 256x256.
 MOUTH_SIZE_AT_256 = 72
+
+
+# "head2head": the official NED renderer (renderer/head2head.py, loads the released checkpoints);
+# "ned": our own networks (renderer/networks.py), used by the tiny preset. Checkpoints written before
+# the field existed hold "ned" networks.
+ARCHITECTURES = ("head2head", "ned")
+LEGACY_ARCHITECTURE = "ned"
 
 
 class RendererConfigError(ValueError):
@@ -41,7 +50,7 @@ class DiscriminatorConfig:
     # The mouth discriminator sees a crop of MOUTH_SIZE_AT_256 * resolution / 256 pixels.
     mouth_ndf: int = 64
     mouth_n_layers: int = 3
-    mouth_num_d: int = 1
+    mouth_num_d: int = 2  # the official mouth D has the image D's shape (NED_FACTS)
 
 
 @dataclass
@@ -58,6 +67,7 @@ class RendererConfig:
     """What defines a renderer's networks and training recipe (saved inside every checkpoint)."""
 
     preset: str = "paper"
+    architecture: str = "head2head"
     resolution: int = 256
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
@@ -83,6 +93,9 @@ class RendererConfig:
             raise RendererConfigError("seq_len and batch_size must be >= 1")
         if g.ngf < 1 or g.n_blocks < 0 or g.n_downsample < 0:
             raise RendererConfigError("generator sizes must be positive")
+        if self.architecture not in ARCHITECTURES:
+            raise RendererConfigError(f"unknown renderer architecture {self.architecture!r}: use one of "
+                                      f"{', '.join(ARCHITECTURES)}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,7 +105,7 @@ class RendererConfig:
     def from_dict(cls, d: dict[str, Any]) -> RendererConfig:
         """Rebuild from ``to_dict`` output; unknown keys (from a newer version) are ignored."""
         sub = {"generator": GeneratorConfig, "discriminator": DiscriminatorConfig, "losses": LossConfig}
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"architecture": LEGACY_ARCHITECTURE}
         names = {f.name for f in fields(cls)}
         for key, value in d.items():
             if key not in names:
@@ -123,6 +136,7 @@ def tiny_config(resolution: int = 64) -> RendererConfig:
     """
     return RendererConfig(
         preset="tiny",
+        architecture="ned",
         resolution=resolution,
         generator=GeneratorConfig(ngf=16, n_downsample=2, n_blocks=2, max_channels=64),
         discriminator=DiscriminatorConfig(ndf=16, n_layers=2, num_d=2, mouth_ndf=16, mouth_n_layers=2,

@@ -18,6 +18,10 @@ does not forget its start (0.1 after 12 frames). Chunks whose preroll reaches fr
 run itself, bit for bit. ``chunk_difference`` measures a given actor.
 
 Outputs are RGB in [0,1] inside the face mask and 0 outside; compositing blends them later.
+
+The generator is the one of the checkpoint's architecture: our own (tiny preset) or the official
+NED renderer (paper preset, and the released ``<epoch>_net_G.pth`` folders), each driven with the
+recurrence convention it was trained with (``recurrence.convention_for``).
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ import torch
 
 from ned_server.renderer import checkpoint as ckpt_io
 from ned_server.renderer.config import COND_CHANNELS, InferenceConfig, RendererConfig
-from ned_server.renderer.networks import Generator
-from ned_server.renderer.recurrence import Recurrence, to_unit
+from ned_server.renderer.networks import build_generator
+from ned_server.renderer.recurrence import NED, Convention, Recurrence, convention_for, to_unit
 
 
 class RenderInputError(ValueError):
@@ -47,21 +51,22 @@ def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContext
 
 @torch.no_grad()
 def generate_sequence(
-    generator: Generator,
+    generator: torch.nn.Module,
     cond: torch.Tensor,
     masks: torch.Tensor,
     amp: bool = False,
     on_frame: Callable[[int], None] | None = None,
     recurrence: Recurrence | None = None,
+    convention: Convention = NED,
 ) -> torch.Tensor:
     """Run the recurrence over cond (T,9,H,W) / masks (T,1,H,W) on their device.
 
     Returns the raw generator output (T,3,H,W) in [-1,1] (not masked). Frames are independent
     batch items only across sequences, never within one, so this is strictly frame by frame.
     ``recurrence`` carries the state over from an earlier call (a shot rendered block by block);
-    None starts from the blank start.
+    None starts from ``convention``'s start.
     """
-    rec = recurrence if recurrence is not None else Recurrence()
+    rec = recurrence if recurrence is not None else Recurrence(convention)
     out = []
     for t in range(cond.shape[0]):
         c = cond[t:t + 1]
@@ -85,8 +90,13 @@ class FaceRenderer:
         self.renderer_config: RendererConfig = ckpt_io.config_of(ckpt)
         self.iteration = int(ckpt.get("iteration", 0))
         self.device = torch.device(device)
-        self.generator = Generator(self.renderer_config.generator)
-        self.generator.load_state_dict(ckpt["generator"])
+        self.convention = convention_for(self.renderer_config.architecture)
+        self.generator = build_generator(self.renderer_config)
+        try:
+            self.generator.load_state_dict(ckpt["generator"])
+        except RuntimeError as exc:  # keys or shapes of another network than its config describes
+            raise ckpt_io.RendererCheckpointError(f"renderer checkpoint {ckpt.get('path', '')} does not match "
+                                                  f"its own settings: {exc}") from None
         self.generator.to(self.device).eval().requires_grad_(False)
 
     @property
@@ -131,7 +141,8 @@ class FaceRenderer:
         if cond.shape[0] == 0:
             return np.zeros((0, 3, self.resolution, self.resolution), np.float32)
         raw = generate_sequence(self.generator, cond, m, amp=self.config.amp,
-                                on_frame=(lambda t: on_frame(t - skip)) if on_frame and skip else on_frame)
+                                on_frame=(lambda t: on_frame(t - skip)) if on_frame and skip else on_frame,
+                                convention=self.convention)
         out = to_unit(raw.clamp(-1, 1)) * m
         return out[skip:].cpu().numpy()
 
@@ -166,7 +177,7 @@ class RenderStream:
 
     def __init__(self, renderer: FaceRenderer) -> None:
         self.renderer = renderer
-        self._recurrence = Recurrence()
+        self._recurrence = Recurrence(renderer.convention)
 
     def render(self, conditioning: np.ndarray, masks: np.ndarray) -> np.ndarray:
         """(B,9,R,R) conditioning, (B,R,R) masks -> (B,3,R,R) RGB in [0,1], 0 outside the mask."""

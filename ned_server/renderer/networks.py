@@ -11,6 +11,10 @@ against "what it looked like a moment ago" (its own previous output) for tempora
 Discriminators (pix2pixHD style): an ``n_layers`` PatchGAN, run at ``num_d`` scales of the image
 (each scale an average-pooled half of the previous), conditioned on the current frame's
 conditioning (9 channels + 3 RGB in). Every layer's activations are returned, for feature matching.
+
+These are our own networks, used by the ``tiny`` preset (architecture "ned"). The ``paper`` preset
+builds the official NED renderer of ``head2head`` (architecture "head2head"), whose state dicts are
+the released checkpoints'; ``RendererNetworks`` and ``build_generator`` pick by the config.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ned_server.renderer import head2head
 from ned_server.renderer.config import (
     COND_CHANNELS,
     N_FRAMES_G,
@@ -134,6 +139,20 @@ def init_weights(module: nn.Module, gain: float = 0.02) -> None:
                 nn.init.zeros_(m.bias)
 
 
+def build_generator(cfg: RendererConfig) -> nn.Module:
+    """The generator of ``cfg``'s architecture (``forward(cond27, prev6)`` in both)."""
+    if cfg.architecture == "head2head":
+        return head2head.Head2HeadGenerator(cfg.generator)
+    return Generator(cfg.generator)
+
+
+def build_discriminators(cfg: RendererConfig) -> tuple[nn.Module, nn.Module]:
+    """(image D, mouth D) of ``cfg``'s architecture."""
+    if cfg.architecture == "head2head":
+        return head2head.image_discriminator(cfg.discriminator), head2head.mouth_discriminator(cfg.discriminator)
+    return image_discriminator(cfg.discriminator), mouth_discriminator(cfg.discriminator)
+
+
 class RendererNetworks(nn.Module):
     """G, the image D and the mouth D of one renderer, built from its config."""
 
@@ -141,9 +160,8 @@ class RendererNetworks(nn.Module):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
-        self.generator = Generator(cfg.generator)
-        self.image_d = image_discriminator(cfg.discriminator)
-        self.mouth_d = mouth_discriminator(cfg.discriminator)
+        self.generator = build_generator(cfg)
+        self.image_d, self.mouth_d = build_discriminators(cfg)
         init_weights(self)
 
 

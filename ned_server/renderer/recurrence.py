@@ -15,9 +15,18 @@ generator sees:
 Training always starts its sequences from the blank start, so the generator learns to produce a
 correct face from it within a frame or two; that is also what lets a chunk that starts mid-shot
 (blank start ``preroll`` frames early) converge to the frames of a full run.
+
+The official NED renderer (``head2head``) was trained with another start, kept for it by the
+``HEAD2HEAD`` convention: its previous frames begin as zeros (mid-grey), and until two frames are
+generated the missing ones stay zeros rather than copies of the first (frame 1 sees (0, g0)). Its
+feedback frames are black outside the mask too (its generator masks its own output that way).
+The conditioning window is replicated at the start in both conventions: the authors' test script
+renders no output for a sequence's first two frames, while this one gives every frame one.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -26,10 +35,27 @@ from ned_server.renderer.config import N_PREV
 BLANK = -1.0  # black in the generator's [-1,1] output range
 
 
+@dataclass(frozen=True)
+class Convention:
+    """How a generator was trained to start a sequence (see the module docstring)."""
+
+    start_value: float = BLANK  # the feedback frames before the first generated one
+    replicate_first: bool = True  # frame 1 sees (g0, g0) rather than (start, g0)
+
+
+NED = Convention()
+HEAD2HEAD = Convention(start_value=0.0, replicate_first=False)
+
+
+def convention_for(architecture: str) -> Convention:
+    return HEAD2HEAD if architecture == "head2head" else NED
+
+
 class Recurrence:
     """The state carried from frame to frame: recent conditioning and feedback frames."""
 
-    def __init__(self) -> None:
+    def __init__(self, convention: Convention = NED) -> None:
+        self.convention = convention
         self.conds: list[torch.Tensor] = []
         self.prev: list[torch.Tensor] = []
 
@@ -37,11 +63,13 @@ class Recurrence:
         """Generator inputs for the next frame, given its conditioning (B,9,H,W) in [0,1]."""
         hist = ([*self.conds, cond_t])[-(N_PREV + 1):]
         window = [hist[0]] * (N_PREV + 1 - len(hist)) + hist
-        if self.prev:
+        conv = self.convention
+        if self.prev and (conv.replicate_first or len(self.prev) == N_PREV):
             prev = [self.prev[0]] * (N_PREV - len(self.prev)) + self.prev
         else:
-            prev = [torch.full((cond_t.shape[0], 3, *cond_t.shape[2:]), BLANK, dtype=cond_t.dtype,
-                               device=cond_t.device)] * N_PREV
+            start = torch.full((cond_t.shape[0], 3, *cond_t.shape[2:]), conv.start_value, dtype=cond_t.dtype,
+                               device=cond_t.device)
+            prev = [start] * (N_PREV - len(self.prev)) + self.prev
         return torch.cat(window, 1), torch.cat(prev, 1)
 
     def push(self, cond_t: torch.Tensor, generated: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,7 @@ from ned_server.renderer.inference import generate_sequence
 from ned_server.renderer.losses import feature_matching, lsgan
 from ned_server.renderer.networks import RendererNetworks, crop_mouths
 from ned_server.renderer.plots import conditioning_columns, plot_losses, save_sheet, sheet_png
-from ned_server.renderer.recurrence import Recurrence, to_signed, to_unit
+from ned_server.renderer.recurrence import Recurrence, convention_for, to_signed, to_unit
 from ned_server.renderer.vgg import maybe_vgg_loss
 from ned_server.runtime.cancellation import CancelFlag, is_cancelled
 from ned_server.runtime.files import atomic_torch_save
@@ -132,6 +132,7 @@ class RendererTrainer:
             config = base_cfg if config is None else _with_networks_of(config, base_cfg)
             self.base = str(Path(init_from))
         self.config = (config or paper_config()).validate()
+        self.convention = convention_for(self.config.architecture)
         self.clips = list(clips)
         self.dataset = SequenceDataset(self.clips, self.config.seq_len, self.config.resolution)
         self._actor_windows = self._group_windows()
@@ -227,7 +228,7 @@ class RendererTrainer:
         g_net, d_img, d_mouth = nets.generator, nets.image_d, nets.mouth_d
 
         with self._autocast():
-            rec = Recurrence()
+            rec = Recurrence(self.convention)
             gens = []
             for t in range(n):
                 c27, p6 = rec.inputs(cond[:, t])
@@ -304,7 +305,7 @@ class RendererTrainer:
         masks = torch.from_numpy(clip.masks[:, None].astype(np.float32)).to(self.device)
         was_training = self.nets.generator.training
         self.nets.generator.eval()
-        raw = generate_sequence(self.nets.generator, cond, masks, amp=self.use_amp)
+        raw = generate_sequence(self.nets.generator, cond, masks, amp=self.use_amp, convention=self.convention)
         self.nets.generator.train(was_training)
         gen = to_unit(raw.clamp(-1, 1)).cpu().numpy()
         m = clip.masks[:, None]
@@ -412,8 +413,13 @@ class RendererTrainer:
 
 def _with_networks_of(config: RendererConfig, base: RendererConfig) -> RendererConfig:
     """``config``'s training recipe with ``base``'s networks and resolution (those must match)."""
-    return replace(config, generator=base.generator, discriminator=base.discriminator, resolution=base.resolution,
-                   preset=base.preset)
+    resolution = base.resolution
+    if base.architecture == "head2head" and config.resolution != base.resolution:
+        # Fully convolutional: its weights fit any multiple of 8; the release was trained at 256.
+        log.warning("fine-tuning a %d px official renderer at %d px", base.resolution, config.resolution)
+        resolution = config.resolution
+    return replace(config, generator=base.generator, discriminator=base.discriminator, resolution=resolution,
+                   preset=base.preset, architecture=base.architecture).validate()
 
 
 def default_iterations(config: RendererConfig) -> int:

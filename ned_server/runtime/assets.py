@@ -33,7 +33,9 @@ class Asset:
         return Path(models_dir) / self.path
 
     def found(self, models_dir: Path) -> bool:
-        return self.location(models_dir).is_file()
+        """The file is there (a path ending in "/" names a folder, found when it exists)."""
+        location = self.location(models_dir)
+        return location.is_dir() if self.path.endswith("/") else location.is_file()
 
     def require(self, models_dir: Path) -> Path:
         """The asset's path, or FAILED_PRECONDITION naming the file and where to obtain it."""

@@ -196,8 +196,11 @@ class JobManager:
             thread.join(timeout)
         return self.get(job_id)
 
-    def watch(self, job_id: str, stop: Callable[[], bool] = lambda: False) -> Iterator[JobUpdate]:
-        """Updates of one job until it ends (or ``stop()`` turns true, e.g. the client left)."""
+    def watch(self, job_id: str, stop: Callable[[], bool] = lambda: False,
+              heartbeat_s: float | None = None) -> Iterator[JobUpdate]:
+        """Updates of one job until it ends (or ``stop()`` turns true, e.g. the client left); with
+        ``heartbeat_s``, the last update again whenever the job says nothing for that long (a queued
+        job), so a watcher can bound the idle time of its stream."""
         live = self.get(job_id)
         inbox: queue.Queue[JobUpdate] = queue.Queue(maxsize=256)
         with self._lock:
@@ -208,11 +211,16 @@ class JobManager:
             # the job ends between two updates.)
             record = _copy(live)
             yield JobUpdate(record)
+            last = time.monotonic()
             while record.state in ACTIVE and not stop():
                 try:
                     update = inbox.get(timeout=0.2)
                 except queue.Empty:
+                    if heartbeat_s is not None and time.monotonic() - last >= heartbeat_s:
+                        last = time.monotonic()
+                        yield JobUpdate(record)
                     continue
+                last = time.monotonic()
                 record = update.record
                 yield update
         finally:

@@ -20,3 +20,6 @@ class LimitsConfig:
     retry_after_s: float = 5.0
     # A client whose stream stalls this long is dropped so its resources are freed.
     stream_idle_timeout_s: float = 120.0
+    # A long stream with nothing to report (queued for the device, a slow stage) sends a heartbeat
+    # this often, so that clients can bound the idle time between messages and tell busy from frozen.
+    heartbeat_s: float = 5.0

@@ -45,11 +45,13 @@ def read_json(path: Path) -> Any:
 
 
 class Store:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sweep: bool = True) -> None:
+        """``sweep=False`` for a tool writing beside a running server (whose temporaries are live)."""
         self.root = Path(root).resolve()
         for kind in KINDS:
             (self.root / kind).mkdir(parents=True, exist_ok=True)
-        self._sweep_temporaries()
+        if sweep:
+            self._sweep_temporaries()
 
     def _sweep_temporaries(self) -> None:
         """Remove temporaries a killed server left behind; they were never visible as items."""

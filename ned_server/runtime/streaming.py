@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,14 @@ from typing import Any
 from ned_server.errors import Cancelled
 
 Emit = Callable[[Any], None]
+
+
+class Heartbeat:
+    """Yielded when the work had nothing to report for ``heartbeat_s``: the RPC sends a heartbeat so the
+    client can tell a busy server (queued for the device, a slow stage) from a frozen one."""
+
+
+HEARTBEAT = Heartbeat()
 
 
 @dataclass
@@ -35,8 +44,9 @@ class EventStream:
     """Iterate to get the events ``work(emit, stopped)`` emits; ``result`` holds what it returned."""
 
     def __init__(self, work: Callable[[Emit, Callable[[], bool]], Any], caller_gone: Callable[[], bool],
-                 name: str = "ned-work", max_pending: int = 16) -> None:
+                 name: str = "ned-work", max_pending: int = 16, heartbeat_s: float | None = None) -> None:
         self._work = work
+        self.heartbeat_s = heartbeat_s
         self._caller_gone = caller_gone
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
         self._stop = threading.Event()
@@ -70,6 +80,7 @@ class EventStream:
 
     def __iter__(self) -> Iterator[Any]:
         self._thread.start()
+        last = time.monotonic()
         try:
             while True:
                 try:
@@ -78,7 +89,11 @@ class EventStream:
                     if self._caller_gone():
                         self._stop.set()
                         raise Cancelled("the client went away") from None
+                    if self.heartbeat_s is not None and time.monotonic() - last >= self.heartbeat_s:
+                        last = time.monotonic()
+                        yield HEARTBEAT
                     continue
+                last = time.monotonic()
                 if isinstance(item, _Finished):
                     self.result = item.result
                     return

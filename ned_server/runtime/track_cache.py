@@ -52,13 +52,15 @@ class CachedTrack(Protocol):
 T = TypeVar("T", bound=CachedTrack)
 Loader = Callable[[Path], T]
 
-TRACK_VERSION = 2  # bump when the tracking stage's output changes meaning
+# Bump when the tracking stage's output changes meaning (3: the tracker, the landmarker and DECA's
+# detail code are in the track).
+TRACK_VERSION = 3
 
 
 @dataclass(frozen=True)
 class TrackKey:
     face_id: int | None  # None: the default choice (the largest face)
-    landmarks: str  # "detector" or "given:<sha256 of the landmarks>"
+    landmarks: str  # "detector:<landmarker>" or "given:<sha256 of the landmarks>", "+deca" when DECA ran
     flame: str
     version: int = TRACK_VERSION
 

@@ -9,10 +9,12 @@
    shot (tiny preset; reused when the actor is already trained). While the server trains the
    renderer on one core, this process trains the emotion manipulator (the ``cpu`` preset) on the
    other, on the synthetic expression dataset as the tracker recovers it (or reuses it).
-4. Manipulate the shot to two emotions, writing EXR face plates with their matte layer and each
-   take's QC report (``shot_<emotion>.qc.json`` and ``.png``: speech preservation, tracking, flicker).
-5. A contact sheet (original / emotion A / emotion B) is written as PNG, each plate merged over
-   its original as a compositor's Merge(over) would.
+4. Manipulate the shot to two emotions (render = hybrid: the plate warped at full resolution, the
+   renderer's face only in the mouth and eyes), writing EXR face plates with their matte, STMap
+   and neural layers, and each take's QC report (``shot_<emotion>.qc.json`` and ``.png``: speech
+   preservation, tracking, flicker).
+5. A contact sheet (original / emotion A / emotion B / A's STMap) is written as PNG, each plate
+   merged over its original as a compositor's Merge(over) would.
 
 Everything lands in ``--out`` (default ``demo_out/``); a second run reuses the models and the
 server's caches, so it finishes in seconds.
@@ -262,7 +264,7 @@ def run(cfg: DemoConfig) -> dict[str, object]:
             qc_files: dict[str, Path] = {}
             for emotion in cfg.emotions:
                 t = time.perf_counter()
-                settings = pb.ManipulateSettings(shot_id=shot_ids["shot"], actor_id=actor,
+                settings = pb.ManipulateSettings(shot_id=shot_ids["shot"], actor_id=actor, render="hybrid",
                                                  emotion=pb.EmotionControl(emotion=emotion, intensity=1.0))
                 out = cfg.out / emotion / f"shot_{emotion}.####.exr"
                 out.parent.mkdir(parents=True, exist_ok=True)
@@ -309,8 +311,25 @@ def _empty(header) -> bytes:
     return empty_plate(header.display_window)
 
 
+def stmap_image(plate: Frame, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) picture of a plate's STMap: (u, v, 0) with the identity map outside its data window,
+    so the warp shows as a bend in an otherwise smooth gradient."""
+    h, w = size
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([(xs + 0.5) / w, 1.0 - (ys + 0.5) / h, np.zeros_like(xs)], axis=-1)
+    if "stmap" in plate.layers():
+        full = plate.full_frame().astype(np.float32)
+        dw, disp = plate.data_window, plate.display_window
+        x0, y0 = dw.x - disp.x, dw.y - disp.y
+        uv = full[y0:y0 + dw.height, x0:x0 + dw.width][..., [plate.channels.index("stmap.R"),
+                                                           plate.channels.index("stmap.G")]]
+        img[y0:y0 + dw.height, x0:x0 + dw.width, :2] = uv
+    return img
+
+
 def contact_sheet(cfg: DemoConfig, shot: Path, outputs: dict[str, Path]) -> Path:
-    """Rows of frames: original | each emotion (plate over original), in display sRGB, as PNG."""
+    """Rows of frames: original | each emotion (plate over original), in display sRGB | the first
+    emotion's STMap (u, v as red, green), as PNG."""
     colour = Colour()
     numbers = [n for n, _ in find_sequence(str(shot))]
     picks = [numbers[round(k)] for k in np.linspace(0, len(numbers) - 1, cfg.sheet_frames + 2)[1:-1]]
@@ -318,15 +337,18 @@ def contact_sheet(cfg: DemoConfig, shot: Path, outputs: dict[str, Path]) -> Path
     for n in picks:
         original = read_exr(expand_pattern(str(shot), n)).full_frame()[..., :3].astype(np.float32)
         cells = [original]
+        stmap = None
         for emotion in cfg.emotions:
             plate = read_exr(expand_pattern(str(outputs[emotion]), n))
             full = plate.full_frame().astype(np.float32)
             alpha = full[..., 3:4]
             cells.append(full[..., :3] + original * (1.0 - alpha))
-        rows.append(np.concatenate([colour.to_network(c) for c in cells], axis=1))
+            if stmap is None:
+                stmap = stmap_image(plate, original.shape[:2])
+        rows.append(np.concatenate([*(colour.to_network(c) for c in cells), stmap], axis=1))
     sheet = (np.concatenate(rows, axis=0) * 255 + 0.5).clip(0, 255).astype(np.uint8)
     header = np.full((28, sheet.shape[1], 3), 255, np.uint8)
-    for k, label in enumerate(("original", *cfg.emotions)):
+    for k, label in enumerate(("original", *cfg.emotions, f"STMap ({cfg.emotions[0]})")):
         cv2.putText(header, label, (k * cfg.size + 6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
     path = cfg.out / "contact_sheet.png"
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate([header, sheet]), cv2.COLOR_RGB2BGR))

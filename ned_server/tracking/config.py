@@ -14,7 +14,7 @@ from pathlib import Path
 
 @dataclass
 class DetectionConfig:
-    """Face detection and landmarks (face-alignment's S3FD + 2D FAN)."""
+    """Face detection and landmarks (face-alignment's S3FD + 2D FAN, or dlib offline: landmarkers.py)."""
 
     # Folder searched first for the face-alignment weights (as <models>/torch_hub/checkpoints/...),
     # before $TORCH_HOME/hub/checkpoints and ~/.cache/torch/hub/checkpoints. None: only those two.
@@ -24,6 +24,15 @@ class DetectionConfig:
     # FAN sees the face crop and its mirror image and averages them (face-alignment's flip_input):
     # steadier landmarks for twice the network time.
     flip_input: bool = True
+    # Which landmarker Track uses: "auto" (FAN when its weights are on the server, else dlib),
+    # "fan" or "dlib" (an error when that one is unavailable).
+    backend: str = "auto"
+    # dlib's HOG detector: plates whose shorter side is under ``dlib_upsample_below`` pixels are
+    # searched upsampled ``dlib_upsample`` times (its window finds faces of ~80 px and more), and
+    # detections scoring under ``dlib_threshold`` (SVM margin) are dropped.
+    dlib_upsample: int = 1
+    dlib_upsample_below: int = 400
+    dlib_threshold: float = 0.2
 
 
 @dataclass
@@ -62,6 +71,10 @@ class SmoothingConfig:
     # Frames missing for at most this many frames are bridged by the filter (the gap itself stays
     # untracked); longer gaps restart it.
     max_bridge: int = 0
+    # The track's face boxes: a Savitzky-Golay filter over time (the paper's smoothing of the
+    # detector's boxes), window in frames (odd; shortened to fit a shorter run) and polynomial order.
+    box_window: int = 49
+    box_polyorder: int = 2
 
 
 @dataclass
@@ -99,6 +112,15 @@ class FitConfig:
     weight_nose: float = 1.0
     weight_eyes: float = 2.0
     weight_mouth: float = 2.0
+    # A frame whose fitted landmarks miss the observed ones by more than this fraction of the
+    # inter-ocular distance on average (occlusion, a profile the landmarker got wrong) is untracked.
+    max_error_iod: float = 0.15
+    # Before the fit, a frame whose landmarks miss the face template by more than this many
+    # inter-ocular distances on average (after the best similarity) is untracked: no face has them.
+    max_template_residual: float = 0.35
+    # A frame with more than this fraction of its landmarks outside the plate (a face leaving the
+    # frame) is untracked.
+    max_outside_fraction: float = 0.2
     # Initialise from DECA's encoder when a checkpoint is given (deca_model.tar, official layout).
     deca_checkpoint: Path | None = None
     # Allow a full (pickle) load of the DECA file when a tensors-only load fails. Only for a file

@@ -1,13 +1,20 @@
-"""DECA's encoders (ResNet-50 regressors of FLAME codes) loading the official ``deca_model.tar``.
+"""DECA's networks loading the official ``deca_model.tar``: the two encoders and the detail decoder.
 
-The official file is a ``torch.save`` of a dict holding, among others, ``E_flame`` and ``E_detail``
-state dicts. Each encoder is a ResNet-50 trunk with torchvision's module names under ``encoder.``
+The official file is a ``torch.save`` of a dict holding, among others, ``E_flame``, ``E_detail``
+and ``D_detail`` state dicts. Each encoder is a ResNet-50 trunk with torchvision's module names under ``encoder.``
 (conv1, bn1, layer1..layer4 of Bottleneck blocks with ``downsample.0/1``; no ``fc``), global
 average pooling to 2048 features, and an MLP ``layers`` = Linear(2048, 1024), ReLU, Linear(1024,
 out). E_flame's 236 outputs split, in order, into shape 100, texture 50, expression 50, pose 6
 (global 3, jaw 3, axis-angles), camera 3 (orthographic scale, tx, ty), light 27 (9 SH x RGB);
 E_detail's 128 outputs are the detail code. Input: RGB in [0, 1], 224x224, no normalisation,
 cropped around the face as ``crop_face`` does (DECA's landmark-based crop).
+
+D_detail (``DetailDecoder``) turns the detail code with the expression and jaw pose (jaw pose 3,
+expression 50, detail 128 = 181, in that order) into DECA's UV displacement map: a Linear to
+128 x 8 x 8, then five (bilinear x2 upsampling, 3x3 conv, BatchNorm, LeakyReLU 0.2) stages to 16 x
+256 x 256, a last 3x3 conv to one channel, tanh, times 0.01 (FLAME units, metres). Its BatchNorms
+after the first use eps = 0.8 (the value DECA's generator passes positionally), which matters for
+loading the official statistics faithfully.
 
 torchvision is not a dependency: the ResNet-50 trunk is built here with its module names, so the
 checkpoint loads key for key. Loading is strict: every key of the official layout must be present
@@ -30,6 +37,9 @@ from ned_server.errors import Precondition
 CODE_SPLIT = (("shape", 100), ("tex", 50), ("exp", 50), ("pose", 6), ("cam", 3), ("light", 27))
 N_FLAME_CODE = sum(n for _, n in CODE_SPLIT)  # 236
 N_DETAIL = 128
+N_DETAIL_INPUT = 3 + 50 + N_DETAIL  # jaw pose, expression, detail code
+UV_SIZE = 256
+DETAIL_SCALE = 0.01  # D_detail's tanh output times this: displacement in FLAME units
 INPUT_SIZE = 224
 # DECA's crop from 68 landmarks: a square of side mean(box width, height) * 1.1 * 1.25.
 CROP_SCALE = 1.1 * 1.25
@@ -105,6 +115,32 @@ class DecaEncoder(nn.Module):
         return self.layers(self.encoder(images))
 
 
+class DetailDecoder(nn.Module):
+    """DECA's D_detail: (B, 181) jaw pose, expression, detail code -> (B, 1, 256, 256) UV displacement."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1 = nn.Sequential(nn.Linear(N_DETAIL_INPUT, 128 * 8 * 8))
+        layers: list[nn.Module] = [nn.BatchNorm2d(128)]
+        for cin, cout in ((128, 128), (128, 64), (64, 64), (64, 32), (32, 16)):
+            layers += [nn.Upsample(scale_factor=2, mode="bilinear"), nn.Conv2d(cin, cout, 3, padding=1),
+                       nn.BatchNorm2d(cout, eps=0.8), nn.LeakyReLU(0.2, inplace=True)]
+        layers += [nn.Conv2d(16, 1, 3, padding=1), nn.Tanh()]
+        self.conv_blocks = nn.Sequential(*layers)
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        x = self.l1(code).view(code.shape[0], 128, 8, 8)
+        return self.conv_blocks(x) * DETAIL_SCALE
+
+
+def detail_input(jaw_pose: torch.Tensor, expression: torch.Tensor, detail: torch.Tensor) -> torch.Tensor:
+    """D_detail's (B, 181) input, in DECA's order: jaw pose (3), expression (50), detail code (128)."""
+    exp = expression[:, :50]
+    if exp.shape[1] < 50:
+        exp = torch.cat([exp, exp.new_zeros(exp.shape[0], 50 - exp.shape[1])], dim=1)
+    return torch.cat([jaw_pose[:, :3], exp, detail[:, :N_DETAIL]], dim=1)
+
+
 @dataclass
 class DecaCodes:
     """E_flame's output split into its parts (batch first); ``detail`` when E_detail ran."""
@@ -129,12 +165,24 @@ def split_code(code: torch.Tensor) -> DecaCodes:
 
 
 class Deca(nn.Module):
-    """The two encoders, ready for inference (eval mode, no gradients)."""
+    """The encoders and the detail decoder, ready for inference (eval mode, no gradients).
 
-    def __init__(self) -> None:
+    ``D_detail`` is None for a file without it (an encoder-only file): the tracker still regresses
+    the codes, and the shape image is drawn without detail.
+    """
+
+    def __init__(self, with_decoder: bool = True) -> None:
         super().__init__()
         self.E_flame = DecaEncoder(N_FLAME_CODE)
         self.E_detail = DecaEncoder(N_DETAIL)
+        self.D_detail = DetailDecoder() if with_decoder else None
+
+    @torch.no_grad()
+    def displacement(self, jaw_pose: torch.Tensor, expression: torch.Tensor, detail: torch.Tensor) -> torch.Tensor:
+        """(B, 256, 256) UV displacement in FLAME units from D_detail (RuntimeError without it)."""
+        if self.D_detail is None:
+            raise RuntimeError("this DECA file has no D_detail")
+        return self.D_detail(detail_input(jaw_pose, expression, detail))[:, 0]
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor, detail: bool = False) -> DecaCodes:
@@ -191,9 +239,11 @@ def load_deca(path: str | Path, device: str = "cpu", allow_pickle: bool = False)
         keys = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
         raise DecaCheckpointError(f"{path} is not a DECA checkpoint: expected a dict with 'E_flame' and "
                                   f"'E_detail', found {keys}")
-    model = Deca()
+    model = Deca(with_decoder="D_detail" in ckpt)
     _strict_load(model.E_flame, ckpt["E_flame"], "E_flame", path)
     _strict_load(model.E_detail, ckpt["E_detail"], "E_detail", path)
+    if model.D_detail is not None:
+        _strict_load(model.D_detail, ckpt["D_detail"], "D_detail", path)
     return model.to(device).eval()
 
 

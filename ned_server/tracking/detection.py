@@ -23,14 +23,15 @@ NUM_LANDMARKS = 68
 
 @dataclass
 class FaceDetection:
-    """One face in one frame. ``pupils`` and ``deca`` are filled by the tracker while the frame is
+    """One face in one frame. ``pupils``, ``deca`` and ``detail`` are filled by the tracker while the frame is
     still in memory (both need its pixels), so nothing else of the frame has to be kept."""
 
     box: np.ndarray  # (4,) float32: x0, y0, x1, y1 in plate pixels
     landmarks: np.ndarray  # (68, 2) float32
     score: float = 1.0
     pupils: np.ndarray | None = None  # (2, 2): the actor's right eye (points 36-41) first, then left
-    deca: np.ndarray | None = None  # DECA E_flame code (236,) when the fit is initialised by DECA
+    deca: np.ndarray | None = None  # DECA E_flame code (236,) when DECA runs
+    detail: np.ndarray | None = None  # DECA E_detail code (128,) when DECA runs
 
 
 @runtime_checkable

@@ -130,6 +130,8 @@ class FanDetector:
     Built from weight files already on disk (``find_weights``); nothing is ever downloaded.
     """
 
+    name = "fan-2d"  # tracking.landmarkers.FAN_NAME, recorded in the track
+
     def __init__(self, config: DetectionConfig | None = None, device: str = "cpu") -> None:
         from face_alignment.detection.sfd import FaceDetector as S3FD
 

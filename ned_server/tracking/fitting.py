@@ -133,6 +133,10 @@ class _Problem:
         prior[3] = config.jaw_prior * 0.01 * ROT_UNITS**2  # jaw opening: free to move
         prior[9:] = config.expression_prior
         self.prior = prior
+        # Where the priors pull: zero (FLAME's mean) for a fit from scratch; DECA's per-frame estimate
+        # when the fit refines DECA's regression (``fit_shot(deca_codes=...)``).
+        self.x_ref = torch.zeros_like(x0)
+        self.shape_ref = torch.zeros_like(shape0)
         self.rigid = False
 
     def set_weights(self, weights: torch.Tensor) -> None:
@@ -180,8 +184,9 @@ class _Problem:
             smooth = (d2.pow(2) * lam).sum()
         if self.rigid:
             return data + smooth
-        prior = (x.pow(2) * self.prior).sum()
-        prior = prior + self.config.shape_prior * self.B * shape[:, : self.n_shape].pow(2).sum()
+        prior = ((x - self.x_ref).pow(2) * self.prior).sum()
+        d_shape = shape[:, : self.n_shape] - self.shape_ref[:, : self.n_shape]
+        prior = prior + self.config.shape_prior * self.B * d_shape.pow(2).sum()
         return data + smooth + prior
 
     # ------------------------------------------------------------------ Jacobians
@@ -277,8 +282,12 @@ def fit_shot(landmarks: np.ndarray, tracked: np.ndarray, flame: FlameLayer | Lan
              cancelled: Callable[[], bool] | None = None) -> FitResult:
     """Fit FLAME to (T, 68, 2) plate-pixel landmarks of the tracked frames (see the module docstring).
 
-    ``deca_codes`` (T, 236), when given, initialises shape (median over frames), expression, pose
-    and camera from DECA's encoder (its crop-space camera converted to the plate's).
+    ``deca_codes`` (T, 236), when given, makes the fit a refinement of DECA's regression: shape
+    (median over frames), expression, pose and camera start from DECA's encoder (its crop-space
+    camera converted to the plate's), and the priors pull the identity, expression and jaw towards
+    DECA's values instead of FLAME's mean, so what the landmarks cannot see (expression components
+    that move the 68 points alike) stays DECA's, while landmark agreement and temporal smoothness
+    correct the rest.
     """
     tracked = np.asarray(tracked, dtype=bool)
     T = len(tracked)
@@ -323,6 +332,9 @@ def fit_shot(landmarks: np.ndarray, tracked: np.ndarray, flame: FlameLayer | Lan
     x0 = torch.cat([pose0[:, 0:3], pose0[:, 6:9], cam0, exp0], dim=1)
     triples = torch.as_tensor(_triples(rows, tracked), device=device)
     prob = _Problem(model, obs, size, config, weights, shape0, x0, triples, face_px)
+    if deca_codes is not None:
+        prob.x_ref = x0.clone()
+        prob.shape_ref = shape0.clone()
 
     stages = [(True, config.rigid_iterations), (False, config.iterations)]
     total = sum(n for _, n in stages)

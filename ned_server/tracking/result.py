@@ -22,7 +22,11 @@ from ned_plugin.files import atomic_path
 from ned_server.errors import InvalidInput
 from ned_server.tracking.identities import FaceSummary
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: tracker, landmarker and the DECA detail code
+
+TRACKER_FIT = "landmark-fit"  # FLAME fitted to the landmarks alone
+TRACKER_DECA = "deca+landmark-fit"  # DECA's per-frame regression, refined by the landmark fit
+N_DETAIL = 128
 
 # name -> (dtype, shape with T for the frame count) of every per-frame array.
 _PER_FRAME = {
@@ -38,6 +42,7 @@ _PER_FRAME = {
     "blink": (np.float32, ("T",)),
     "alignment": (np.float64, ("T", 2, 3)),
     "fit_error": (np.float32, ("T",)),
+    "detail": (np.float32, ("T", N_DETAIL)),
 }
 
 
@@ -74,11 +79,20 @@ class ShotTrack:
     frame_size: tuple[int, int]  # (width, height)
     crop_size: int = 256
     fit_error: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    # Which tracker ran (TRACKER_FIT or TRACKER_DECA) and which landmarks it saw ("given" for landmarks
+    # from another tracker, else the landmarker's name, see tracking.landmarkers).
+    tracker: str = TRACKER_FIT
+    landmarker: str = ""
+    # DECA's 128-d detail code per frame (E_detail), zeros without DECA: with the expression and jaw it
+    # decodes (D_detail) into the UV displacement the detailed shape image is drawn with.
+    detail: np.ndarray = field(default_factory=lambda: np.zeros((0, N_DETAIL), dtype=np.float32))
 
     def __post_init__(self) -> None:
         n = len(self.frames)
         if self.fit_error.size == 0:
             self.fit_error = np.zeros(n, dtype=np.float32)
+        if self.detail.size == 0:
+            self.detail = np.zeros((n, N_DETAIL), dtype=np.float32)
         for name, (dtype, shape) in _PER_FRAME.items():
             value: np.ndarray = np.ascontiguousarray(getattr(self, name), dtype=dtype)
             expected = tuple(n if s == "T" else s for s in shape)
@@ -110,6 +124,8 @@ class ShotTrack:
             shape=self.shape,
             frame_size=np.array(self.frame_size, dtype=np.int64),
             crop_size=np.array(self.crop_size, dtype=np.int64),
+            tracker=np.array(self.tracker, dtype=np.str_),
+            landmarker=np.array(self.landmarker, dtype=np.str_),
             face_ids=np.array([f.id for f in self.faces], dtype=np.int64),
             face_frames=np.array([f.frames for f in self.faces], dtype=np.int64),
             face_first=np.array([f.first for f in self.faces], dtype=np.int64),
@@ -154,4 +170,5 @@ class ShotTrack:
         kwargs = {name: arrays[name] for name in _PER_FRAME if name in names}
         return cls(notes=[str(s) for s in arrays["notes"]], face_id=int(arrays["face_id"]), faces=faces,
                    shape=arrays["shape"], frame_size=(int(arrays["frame_size"][0]), int(arrays["frame_size"][1])),
-                   crop_size=int(arrays["crop_size"]), **kwargs)
+                   crop_size=int(arrays["crop_size"]), tracker=str(arrays["tracker"]),
+                   landmarker=str(arrays["landmarker"]), **kwargs)

@@ -112,3 +112,23 @@ def fill_untracked(values: np.ndarray, tracked: np.ndarray) -> np.ndarray:
     for t in np.flatnonzero(~tracked):
         out[t] = values[rows[np.argmin(np.abs(rows - t))]]
     return out
+
+
+def savgol_boxes(boxes: np.ndarray, tracked: np.ndarray, config: SmoothingConfig) -> np.ndarray:
+    """(T, 4) boxes smoothed over time by a Savitzky-Golay filter, each tracked run on its own.
+
+    The paper smooths the detector's boxes this way (window 49). A run shorter than the window gets
+    the longest odd window that fits it; one too short for the polynomial is left as detected.
+    Untracked rows are returned unchanged (``fill_untracked`` fills them afterwards).
+    """
+    from scipy.signal import savgol_filter
+
+    out = np.asarray(boxes, dtype=np.float64).copy()
+    order = int(config.box_polyorder)
+    for start, stop in segments(np.asarray(tracked, dtype=bool)):
+        n = stop - start
+        window = min(int(config.box_window), n if n % 2 else n - 1)
+        if window <= order:
+            continue
+        out[start:stop] = savgol_filter(out[start:stop], window, order, axis=0, mode="interp")
+    return out.astype(np.float32)

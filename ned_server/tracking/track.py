@@ -15,15 +15,16 @@ nearest tracked frame's values (all of them, blinks included); the shot goes on.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from ned_server.errors import Cancelled, InvalidInput, NotFound
-from ned_server.tracking.alignment import align_frames
+from ned_server.tracking.alignment import align_frames, umeyama
 from ned_server.tracking.config import TrackingConfig
-from ned_server.tracking.deca import crop_face, load_deca
+from ned_server.tracking.deca import Deca, crop_face, load_deca
 from ned_server.tracking.detection import (
     FaceDetection,
     LandmarkDetector,
@@ -32,15 +33,18 @@ from ned_server.tracking.detection import (
     landmark_box,
 )
 from ned_server.tracking.eyes import blink_signal, find_pupils
-from ned_server.tracking.fan import FanDetector
 from ned_server.tracking.fitting import fit_shot
 from ned_server.tracking.identities import IdentityTracker, box_size
-from ned_server.tracking.result import ShotTrack
-from ned_server.tracking.smoothing import fill_untracked, smooth_track
+from ned_server.tracking.landmarkers import make_detector
+from ned_server.tracking.result import N_DETAIL, TRACKER_DECA, TRACKER_FIT, ShotTrack
+from ned_server.tracking.smoothing import fill_untracked, savgol_boxes, smooth_track
+from ned_server.tracking.template import TEMPLATE_FACE_UNITS
 
 NO_FACE = "no face found"
 NO_LANDMARKS = "no landmarks given for this frame"
 OTHER_FACES = "the chosen face is not in this frame (other faces are)"
+OUT_OF_FRAME = "the face is partly outside the frame"
+POOR_FIT = "the landmarks do not fit a face (occlusion, a profile view or a wrong detection)"
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -74,7 +78,7 @@ def _check_frame(frame: int, image: object, size: tuple[int, int] | None) -> np.
 
 
 def _default_detector(config: TrackingConfig, device: str) -> LandmarkDetector:
-    return FanDetector(config.detection, device=device)
+    return make_detector(config.detection, device=device)[0]
 
 
 def track_shot(
@@ -85,6 +89,7 @@ def track_shot(
     landmarks: Mapping[int, np.ndarray] | None = None,
     face_id: int | None = None,
     detector: LandmarkDetector | None = None,
+    deca: Deca | None = None,
     device: str = "cpu",
     progress: Callable[[str, int, int], None] = _no_progress,
     cancelled: Callable[[], bool] = _never,
@@ -93,7 +98,9 @@ def track_shot(
 
     ``frames`` yields (frame number, display-referred sRGB float32 (H, W, 3) in [0, 1]) and is
     consumed once, one frame at a time. ``landmarks`` (frame -> (68, 2) plate pixels from another
-    tracker) replaces the detector; frames it lacks are untracked. ``flame`` is the FLAME layer
+    tracker) replaces the detector; frames it lacks are untracked. ``deca`` (the loaded DECA networks;
+    else loaded from ``config.fit.deca_checkpoint`` when set) makes the paper's tracker run: each
+    face crop regressed by E_flame and E_detail, the landmark fit refining that estimate. ``flame`` is the FLAME layer
     (ned_server.face3d). ``progress(stage, done, total)`` reports stages "detect", "fit", "align"
     (total 0 when unknown); ``cancelled()`` is polled and raises Cancelled when it returns True.
 
@@ -107,13 +114,16 @@ def track_shot(
             raise NotFound(f"face id {face_id} is not in this shot: landmarks given by another tracker describe "
                            "one face, id 0")
     source: LandmarkDetector = given if given is not None else (detector or _default_detector(config, device))
-    deca = _load_deca(config, device)
+    deca = deca if deca is not None else _load_deca(config, device)
     total = _length(frames, given)
 
     numbers: list[int] = []
     seen: set[int] = set()
     size: tuple[int, int] | None = None
-    tracker = IdentityTracker(config.identity)
+    # Landmarks from another tracker describe one face: every frame of theirs is that face, however
+    # far it moved (a face leaving the frame must not become a second identity).
+    identity = replace(config.identity, min_iou=0.0, max_gap=len(seen) + 10**9) if given else config.identity
+    tracker = IdentityTracker(identity)
     any_detection = np.zeros(0, dtype=bool)
     found: list[bool] = []
     for index, (frame, image) in enumerate(frames):
@@ -144,8 +154,10 @@ def track_shot(
                            f"{numbers[-1]}) {how}; check that the shot shows a face, or send landmarks from "
                            "another tracker")
     face = tracker.choose(numbers, face_id)
-    return _analyse(face.detections, numbers, any_detection, tracker.summaries(numbers), face.id, size, flame,
-                    config, given is not None, device, progress, cancelled)
+    track = _analyse(face.detections, numbers, any_detection, tracker.summaries(numbers), face.id, size, flame,
+                     config, given is not None, device, progress, cancelled)
+    track.landmarker = "given" if given is not None else str(getattr(source, "name", type(source).__name__))
+    return track
 
 
 def _analyse(detections: Mapping[int, FaceDetection], numbers: list[int], any_detection: np.ndarray,
@@ -157,6 +169,7 @@ def _analyse(detections: Mapping[int, FaceDetection], numbers: list[int], any_de
     raw = np.zeros((T, 68, 2), dtype=np.float64)
     pupils = np.zeros((T, 2, 2), dtype=np.float64)
     deca_codes = np.zeros((T, 236), dtype=np.float32)
+    detail = np.zeros((T, N_DETAIL), dtype=np.float32)
     have_deca = False
     for i, det in detections.items():
         tracked[i] = True
@@ -165,15 +178,31 @@ def _analyse(detections: Mapping[int, FaceDetection], numbers: list[int], any_de
         if det.deca is not None:
             deca_codes[i] = det.deca
             have_deca = True
+        if det.detail is not None:
+            detail[i] = det.detail
     missing = NO_LANDMARKS if given else NO_FACE
     notes = ["" if tracked[i] else (OTHER_FACES if any_detection[i] else missing) for i in range(T)]
+    outside = _outside_frame(raw, tracked, size, config.fit.max_outside_fraction)
+    for j in np.flatnonzero(outside):
+        tracked[j], notes[j] = False, OUT_OF_FRAME
+    # Landmarks no face has (a detector confused by a hand, a profile it got wrong) are screened out
+    # before the fit, frame by frame: in the fit, the temporal smoothness would let them pull their
+    # neighbours off too.
+    rows = np.flatnonzero(tracked)
+    for j in rows[template_residual(raw[rows]) > config.fit.max_template_residual]:
+        tracked[j], notes[j] = False, POOR_FIT
+    if not tracked.any():
+        raise InvalidInput(f"the face was found in {len(rows) + int(outside.sum())} frames but in none of them can it "
+                           f"be tracked ({int(outside.sum())} partly outside the frame, the others with landmarks no "
+                           "face has): check the shot, or send landmarks from another tracker")
 
     face_px = float(np.median([box_size(landmark_box(raw[i])) for i in np.flatnonzero(tracked)]))
     face_px = max(face_px, 1.0)
     sm = config.smoothing
     lm = smooth_track(raw, tracked, face_px, sm, group=2)
     pupil_s = smooth_track(pupils, tracked, face_px, sm, group=2)
-    boxes = np.stack([landmark_box(p) for p in lm])
+    # Boxes as the paper smooths them: a Savitzky-Golay filter over time on the detected boxes.
+    boxes = savgol_boxes(np.stack([landmark_box(p) for p in raw]), tracked, sm)
 
     if cancelled():
         raise Cancelled("tracking was cancelled")
@@ -181,6 +210,12 @@ def _analyse(detections: Mapping[int, FaceDetection], numbers: list[int], any_de
     # expression apart, where smoothing the points beforehand as well would damp the speech twice.
     fit = fit_shot(raw, tracked, flame, config.fit, frame_size=size, device=device,
                    deca_codes=deca_codes if have_deca else None, progress=progress, cancelled=cancelled)
+    # Frames the 3D face cannot explain (a hand over the mouth, a profile view the landmarker got
+    # wrong) are untracked rather than handed to the renderer: they pass through untouched.
+    iod = np.linalg.norm(raw[:, 36:42].mean(axis=1) - raw[:, 42:48].mean(axis=1), axis=1)
+    poor = tracked & (fit.error > config.fit.max_error_iod * np.maximum(iod, 1.0))
+    for j in np.flatnonzero(poor):
+        tracked[j], notes[j] = False, POOR_FIT
     # Blinks from the fitted model's eyelids: the 3D fit ties both eyes and both lids together, so
     # they are steadier than the detected lid points, and nothing smooths a two-frame blink away.
     blink = blink_signal(fit.landmarks, tracked, config.eyes)
@@ -195,7 +230,31 @@ def _analyse(detections: Mapping[int, FaceDetection], numbers: list[int], any_de
         expression=fill_untracked(fit.expression, tracked), pose=fill_untracked(fit.pose, tracked),
         camera=fill_untracked(fit.camera, tracked), expression51=fill_untracked(expression51, tracked),
         pupils=fill_untracked(pupil_s, tracked), blink=fill_untracked(blink, tracked), alignment=alignment,
-        frame_size=size or (0, 0), crop_size=config.alignment.crop_size, fit_error=np.where(tracked, fit.error, 0.0))
+        frame_size=size or (0, 0), crop_size=config.alignment.crop_size, fit_error=np.where(tracked, fit.error, 0.0),
+        tracker=TRACKER_DECA if have_deca else TRACKER_FIT, detail=fill_untracked(detail, tracked))
+
+
+def template_residual(points: np.ndarray) -> np.ndarray:
+    """(T,) mean distance of each frame's landmarks to the face template after the best similarity
+    (Umeyama), in inter-ocular distances: ~0.1 for real faces, whatever their expression; far more
+    for points that are no face."""
+    tpl = TEMPLATE_FACE_UNITS
+    out = np.empty(len(points))
+    for i, p in enumerate(np.asarray(points, dtype=np.float64)):
+        A = umeyama(p, tpl)
+        out[i] = np.linalg.norm(p @ A[:, :2].T + A[:, 2] - tpl, axis=1).mean()
+    return out
+
+
+def _outside_frame(points: np.ndarray, tracked: np.ndarray, size: tuple[int, int] | None,
+                   max_fraction: float) -> np.ndarray:
+    """(T,) frames whose landmarks lie outside the plate for more than ``max_fraction`` of the points
+    (a detector or another tracker extrapolates them there: a face leaving the frame)."""
+    if size is None:
+        return np.zeros(len(tracked), dtype=bool)
+    w, h = size
+    out = (points[..., 0] < -0.5) | (points[..., 0] > w - 0.5) | (points[..., 1] < -0.5) | (points[..., 1] > h - 0.5)
+    return np.asarray(tracked, dtype=bool) & (out.mean(axis=1) > max_fraction)
 
 
 def _checked_detection(det: FaceDetection, frame: int) -> FaceDetection:
@@ -204,7 +263,8 @@ def _checked_detection(det: FaceDetection, frame: int) -> FaceDetection:
         raise InvalidInput(f"the landmark detector returned unusable landmarks for frame {frame} "
                            f"(shape {pts.shape}); expected 68 finite (x, y) points")
     box = np.asarray(det.box, dtype=np.float32).reshape(4)
-    return FaceDetection(box=box, landmarks=pts, score=float(det.score), pupils=det.pupils, deca=det.deca)
+    return FaceDetection(box=box, landmarks=pts, score=float(det.score), pupils=det.pupils, deca=det.deca,
+                         detail=det.detail)
 
 
 def _length(frames: Iterable, given: ProvidedLandmarks | None) -> int:
@@ -214,15 +274,19 @@ def _length(frames: Iterable, given: ProvidedLandmarks | None) -> int:
         return len(given.landmarks) if given is not None else 0
 
 
-def _load_deca(config: TrackingConfig, device: str):
+def _load_deca(config: TrackingConfig, device: str) -> Deca | None:
     if config.fit.deca_checkpoint is None:
         return None
     return load_deca(config.fit.deca_checkpoint, device=device, allow_pickle=config.fit.deca_allow_pickle)
 
 
-def _deca_codes(deca, image: np.ndarray, detections: list[FaceDetection], device: str) -> None:
+def _deca_codes(deca: Deca, image: np.ndarray, detections: list[FaceDetection], device: str) -> None:
+    """E_flame's and E_detail's codes of every face, each on its 224 x 224 crop around the face."""
     crops = np.stack([crop_face(image, d.landmarks)[0] for d in detections])
     with torch.no_grad():
-        code = deca.E_flame(torch.from_numpy(crops).to(device)).float().cpu().numpy()
-    for d, c in zip(detections, code, strict=True):
+        inp = torch.from_numpy(crops).to(device)
+        code = deca.E_flame(inp).float().cpu().numpy()
+        detail = deca.E_detail(inp).float().cpu().numpy()
+    for d, c, e in zip(detections, code, detail, strict=True):
         d.deca = c
+        d.detail = e

@@ -16,18 +16,12 @@ def main(argv):
     import ned_nuke
     import nuke
 
-    from ned_plugin.sequence import parse_frame_range
-
     p = argparse.ArgumentParser(prog="nuke -t ned_render.py")
     p.add_argument("script")
     p.add_argument("nodes", nargs="*", help="NED_Director names (default: all of them)")
-    p.add_argument("--frames", help="e.g. 1001-1050 (default: each node's own range)")
+    p.add_argument("--frames", help="e.g. 1001-1050, 1001-1100x2 or 1001,1050 (default: each node's own frames)")
     p.add_argument("--track", action="store_true", help="track instead of render")
     args = p.parse_args(argv)
-    first = last = None
-    if args.frames:
-        wanted = parse_frame_range(args.frames)
-        first, last = min(wanted), max(wanted)
     nuke.scriptOpen(args.script)
     names = args.nodes or ned_nuke.directors()
     if not names:
@@ -37,10 +31,10 @@ def main(argv):
     for name in names:
         try:
             if args.track:
-                result = ned_nuke.track(name, first, last)
+                result = ned_nuke.track(name, frames=args.frames)
                 print(f"{name}: shot {result.summary.shot_id} tracked")
             else:
-                print(f"{name}: {ned_nuke.render(name, first, last).summary()}")
+                print(f"{name}: {ned_nuke.render(name, frames=args.frames).summary()}")
         except ned_nuke.NedNukeError as exc:
             print(f"{name}: {exc}", file=sys.stderr)
             failed += 1

@@ -137,6 +137,17 @@ class FrameAssembler:
             raise ChunkError(f"{label}: checksum mismatch, the frame was corrupted in transit")
         return partial.frame, whole
 
+    def add_whole(self, frame: int) -> None:
+        """Record a frame that arrived whole by another way (read in place by path), so the same
+        checks hold across both: no frame twice, none in the middle of another's chunks."""
+        if self._partial is not None:
+            p = self._partial
+            raise ChunkError(f"frame {p.frame}: incomplete ({len(p.parts)} of {p.count} chunks) when frame "
+                             f"{frame} arrived by path")
+        if frame in self._seen:
+            raise ChunkError(f"frame {frame}: sent twice")
+        self._seen.add(frame)
+
     def finish(self) -> None:
         """Call at the end of a stream: a half-received frame is an error, not a silent drop."""
         if self._partial is not None:

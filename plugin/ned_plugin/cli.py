@@ -2,7 +2,7 @@
 
 Client commands (info, track, manipulate, extract-style, train-actor, jobs, cancel, watch) talk to a
 NED server and need only this package. Server-side commands (train-manipulator, train-renderer,
-demo) run on the GPU machine and need the server install (``pip install ned-vfx[server]``).
+import-actor, demo) run on the GPU machine and need the server install (``pip install ned-vfx[server]``).
 
 Exit codes a farm manager can read: 0 done, 1 failed, 2 bad usage or bad input, 3 server
 unreachable, 4 token refused, 5 a model asset or actor is missing, 6 server busy, 130 cancelled.
@@ -16,11 +16,13 @@ import argparse
 import importlib
 import logging
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from importlib.metadata import EntryPoint, entry_points
 
 from . import __version__
 from .client import ConnectionSettings, NedClient, NedClientError, ProgressInfo
+from .parameters import SLIDER_PREFIX
 
 EXIT_CODES = {
     "INVALID_ARGUMENT": 2, "NOT_FOUND": 2, "OUT_OF_RANGE": 2,
@@ -31,8 +33,12 @@ EXIT_CODES = {
     "CANCELLED": 130,
 }
 log = logging.getLogger("ned")
+# --progress: bar on a terminal, NED_PROGRESS lines for farm logs, openjd_* lines for an OpenJD runtime.
+PROGRESS_MODES = ("auto", "bar", "farm", "openjd", "none")
+# Set once a command reports progress for an OpenJD runtime: its failure is then reported that way too.
+_OPENJD_TASK = threading.Event()
 
-# Server-side subcommands (train-manipulator, train-renderer, demo) are the server package's: it
+# Server-side subcommands (train-manipulator, train-renderer, import-actor, demo) are the server package's: it
 # registers them in this entry-point group, so they appear here once the server is installed and
 # this package never names a server module.
 SERVER_COMMAND_GROUP = "ned.commands"
@@ -48,6 +54,8 @@ CLIENT_COMMANDS: dict[str, tuple[str, str, str]] = {
     "manipulate": ("ned_plugin.batch", "manipulate_main", "change the emotion of a shot (EXR plates out)"),
     "extract-style": ("ned_plugin.batch", "extract_style_main", "read the emotional style of a reference clip"),
     "train-actor": ("ned_plugin.batch", "train_actor_main", "train or fine-tune an actor's renderer on the server"),
+    "farm-job": ("ned_plugin.farm_cli", "farm_job_main",
+                 "write a farm job (Open Job Description template or OpenCue job) for a shot"),
 }
 
 
@@ -75,11 +83,25 @@ def connection_from_args(args: argparse.Namespace) -> ConnectionSettings:
 
 
 def progress_printer(mode: str) -> Callable[[ProgressInfo], None]:
-    """A progress callback: a tqdm bar on a terminal, parseable lines for farm logs."""
+    """A progress callback: a bar on a terminal, parseable lines for farm logs, or the lines an Open Job
+    Description runtime reads from a task's stdout (``openjd_progress: <0..100>``, ``openjd_status: <text>``)."""
     if mode == "auto":
         mode = "bar" if sys.stderr.isatty() else "farm"
     if mode == "none":
         return lambda info: None
+    if mode == "openjd":
+        _OPENJD_TASK.set()
+        shown: dict[str, tuple[float, str]] = {}
+
+        def openjd(info: ProgressInfo) -> None:
+            pct = round(100.0 * info.fraction, 1)
+            status = f"{info.stage} {info.done}/{info.total} {info.message}".rstrip()
+            if shown.get(info.stage, (None, ""))[0] != pct:
+                shown[info.stage] = (pct, status)
+                print(f"openjd_progress: {pct}", flush=True)
+                print(f"openjd_status: {status}", flush=True)
+
+        return openjd
     if mode == "farm":
         last: dict[str, int] = {}
 
@@ -91,7 +113,10 @@ def progress_printer(mode: str) -> Callable[[ProgressInfo], None]:
                       file=sys.stderr, flush=True)
 
         return farm
-    from tqdm import tqdm
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is optional on a host: a plain line per percent instead of a bar
+        return _plain_bar()
 
     bars: dict[str, tqdm] = {}
 
@@ -107,6 +132,19 @@ def progress_printer(mode: str) -> Callable[[ProgressInfo], None]:
     return bar
 
 
+def _plain_bar() -> Callable[[ProgressInfo], None]:
+    last: dict[str, int] = {}
+
+    def bar(info: ProgressInfo) -> None:
+        pct = int(100 * info.fraction)
+        if last.get(info.stage) != pct:
+            last[info.stage] = pct
+            end = "\n" if pct >= 100 else ""
+            print(f"\r{info.stage}: {pct:3d}% {info.done}/{info.total}", end=end, file=sys.stderr, flush=True)
+
+    return bar
+
+
 def _info(args: argparse.Namespace) -> int:
     with NedClient(connection_from_args(args)) as client:
         info = client.info()
@@ -118,9 +156,22 @@ def _info(args: argparse.Namespace) -> int:
     print("RPCs:")
     for r in info.rpcs:
         print(f"  {r.name:<13} {'yes' if r.available else 'no: ' + r.reason}")
+    t = info.tracking
+    print(f"landmarks: {t.landmarker or 'NONE'}" + (f" - {t.landmarker_description}" if t.landmarker else "")
+          + (f" ({t.landmarker_note})" if t.landmarker_note else ""))
+    if t.landmarker_licence:
+        print(f"  licence: {t.landmarker_licence}")
+    print(f"tracker: {t.tracker or '-'}{', detailed shape from DECA' if t.detail else ''}"
+          + (f" (licence: {t.tracker_licence})" if t.tracker_licence else ""))
     print("model assets:")
     for a in info.assets:
         print(f"  {a.name:<18} {'found' if a.found else 'MISSING'}  {a.path}")
+    sliders = [p for p in info.parameters if p.name.startswith(SLIDER_PREFIX)]
+    if sliders:
+        print("face sliders (ned manipulate --sliders):")
+        for p in sliders:
+            name = p.name.removeprefix(SLIDER_PREFIX)
+            print(f"  {name:<16} {p.minimum:g}..{p.maximum:g} {p.unit:<8} {p.description}")
     return 0
 
 
@@ -188,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("cancel", "watch"):
             p.add_argument("job_id")
         if name == "watch":
-            p.add_argument("--progress", choices=("auto", "bar", "farm", "none"), default="auto")
+            p.add_argument("--progress", choices=PROGRESS_MODES, default="auto")
     for name, (_module, _function, text) in CLIENT_COMMANDS.items():
         sub.add_parser(name, help=text, add_help=False)
     server = server_commands()
@@ -244,6 +295,8 @@ def _run(fn: Callable[[], int]) -> int:
         return fn()
     except NedClientError as exc:
         print(f"ned: {exc}", file=sys.stderr)
+        if _OPENJD_TASK.is_set():  # the task's failure reason, as the OpenJD runtime shows it
+            print(f"openjd_fail: {exc}", flush=True)
         return EXIT_CODES.get(exc.code, 1)
     except KeyboardInterrupt:
         print("ned: interrupted", file=sys.stderr)

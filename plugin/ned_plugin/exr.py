@@ -552,7 +552,8 @@ def _parse_compression(compression: str) -> str:
     return name
 
 
-def _spec_for(frame: Frame, compression: str, pixel_type: str) -> tuple[oiio.ImageSpec, np.ndarray]:
+def _spec_for(frame: Frame, compression: str, pixel_type: str,
+              float_channels: Sequence[str] = ()) -> tuple[oiio.ImageSpec, np.ndarray]:
     label = frame.label
     if pixel_type not in PIXEL_TYPES:
         raise FrameError(f"{label}: unknown pixel type {pixel_type!r}; expected 'half' or 'float'")
@@ -582,6 +583,12 @@ def _spec_for(frame: Frame, compression: str, pixel_type: str) -> tuple[oiio.Ima
     alpha = names.index("A") if "A" in names else -1
     spec.alpha_channel = alpha
     _metadata_to_spec(frame.metadata, spec, label)
+    wide = set(float_channels)
+    if wide - set(names):
+        raise FrameError(f"{label}: float channels {sorted(wide - set(names))} are not among {', '.join(names)}")
+    if wide and pixel_type != "float":  # per-channel formats: OIIO converts the float buffer on write
+        spec.channelformats = tuple(oiio.TypeDesc("float" if n in wide else pixel_type) for n in names)
+        return spec, np.ascontiguousarray(px, dtype=np.float32)
     return spec, np.ascontiguousarray(px, dtype=PIXEL_TYPES[pixel_type])
 
 
@@ -611,8 +618,9 @@ def _metadata_to_spec(metadata: Mapping[str, object], spec: oiio.ImageSpec, labe
             )
 
 
-def _write_file(path: str, frame: Frame, compression: str, pixel_type: str) -> None:
-    spec, px = _spec_for(frame, compression, pixel_type)
+def _write_file(path: str, frame: Frame, compression: str, pixel_type: str,
+                float_channels: Sequence[str] = ()) -> None:
+    spec, px = _spec_for(frame, compression, pixel_type, float_channels)
     out = oiio.ImageOutput.create("openexr")
     if out is None:
         raise RuntimeError(f"OpenImageIO has no OpenEXR writer: {oiio.geterror()}")
@@ -624,15 +632,17 @@ def _write_file(path: str, frame: Frame, compression: str, pixel_type: str) -> N
         oiio.geterror()
 
 
-def encode_exr(frame: Frame, *, compression: str = "zip", pixel_type: str = "half") -> bytes:
+def encode_exr(frame: Frame, *, compression: str = "zip", pixel_type: str = "half",
+               float_channels: Sequence[str] = ()) -> bytes:
     """:class:`Frame` -> EXR bytes (scanline, single part).
 
     ``compression``: none, zip, zips, piz, dwaa, dwab, rle, pxr24, b44, b44a (zip/zips/dwaa/dwab
-    take an optional level, "dwaa:45"). ``pixel_type``: half or float for every channel.
+    take an optional level, "dwaa:45"). ``pixel_type``: half or float for every channel but those
+    named in ``float_channels``, which are always 32-bit float (coordinates such as an STMap's).
     """
     path = _scratch_file()
     try:
-        _write_file(path, frame, compression, pixel_type)
+        _write_file(path, frame, compression, pixel_type, float_channels)
         with open(path, "rb") as fh:
             return fh.read()
     finally:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from google.protobuf.json_format import MessageToDict
 
-from .host import write_atomic
+from .files import write_bytes
 from .wire import pb
 
 _FRAME_TOKEN = re.compile(r"[._]?(#+|@+|%0?\d*d|\$F\d*)")
@@ -68,11 +68,11 @@ def write_report(report: pb.QcReport, output_pattern: str, frame_range: tuple[in
     """Write the JSON (and the PNG plot when matplotlib imports); returns the files written."""
     base = report_base(output_pattern, frame_range)
     json_path = base.with_name(base.name + ".json")
-    write_atomic(json_path, json.dumps(report_dict(report), indent=1).encode())
+    write_bytes(json_path, json.dumps(report_dict(report), indent=1).encode())
     written = [json_path]
     if plot_available():
         png = base.with_name(base.name + ".png")
-        write_atomic(png, plot_png(report))
+        write_bytes(png, plot_png(report))
         written.append(png)
     return written
 

@@ -49,7 +49,7 @@ from ned_server.renderer.dataset import ActorClip  # noqa: E402
 from ned_server.renderer.fid import face_feature_extractor, frechet_distance  # noqa: E402
 from ned_server.renderer.inference import FaceRenderer, chunk_difference  # noqa: E402
 from ned_server.renderer.metrics import all_metrics  # noqa: E402
-from ned_server.renderer.networks import Generator  # noqa: E402
+from ned_server.renderer.networks import build_generator  # noqa: E402
 from ned_server.renderer.shot_data import actor_clips_from_shot  # noqa: E402
 from ned_server.renderer.train import RendererTrainer, TrainProgress  # noqa: E402
 from ned_server.synthetic.actor import SyntheticActor  # noqa: E402
@@ -63,7 +63,7 @@ EMOTIONS = ("happy", "neutral", "surprised", "sad")
 def untrained(cfg: RendererConfig) -> FaceRenderer:
     torch.manual_seed(0)
     return FaceRenderer({"format": ckpt_io.FORMAT, "config": cfg.to_dict(),
-                         "generator": Generator(cfg.generator).state_dict()})
+                         "generator": build_generator(cfg).state_dict()})
 
 
 def fps(renderer: FaceRenderer, cond: np.ndarray, masks: np.ndarray) -> float:

@@ -7,6 +7,12 @@ bytes through a plain loopback TCP echo. Prints MB/s and frames/s of both and th
 in 1 MiB messages through a gRPC echo with no protobuf, no chunk headers and no checksums
 (identity serializers); our path against it shows what NED's framing costs on top of the library.
 
+Plates read in place (the farm case: the server reads the client's files from shared storage under
+its trusted roots) are measured one way, client to server, against the same frames streamed one way
+through gRPC and the same bytes through one-way raw TCP: frames/s of each and
+``in_place_vs_raw_ratio`` (goal above 1: no bytes cross the socket; the client still reads each
+file once to checksum it, and the server reads and checks it again).
+
 It ends with the EXR encode and decode frames/s of the same plate for ZIP, PIZ and DWAA (the codec
 half of the transport budget; tests/bench/codec.py has the fuller codec study).
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+import tempfile
 import threading
 import time
 from concurrent import futures
@@ -33,7 +40,9 @@ from codec import plate, rate  # tests/bench, the script folder
 from ned_plugin.chunks import FrameAssembler, reassemble, split_frame
 from ned_plugin.client import MESSAGE_LIMIT
 from ned_plugin.exr import Frame, Window, decode_exr, encode_exr
+from ned_plugin.plate_files import PlateFileRef, describe_file
 from ned_plugin.wire import pb
+from ned_server.runtime.plate_paths import read_in_place, resolve_roots
 from ned_server.runtime.streaming import EventStream
 
 ECHO_METHOD = "/nedbench.Echo/Frames"
@@ -169,6 +178,109 @@ def raw_round_trip(payload: bytes, frames: int) -> float:
     return elapsed
 
 
+def _upload_server(handler, name: str):  # type: ignore[no-untyped-def]
+    options = [("grpc.max_receive_message_length", MESSAGE_LIMIT), ("grpc.max_send_message_length", MESSAGE_LIMIT)]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=options)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("nedbench.Upload", {
+        name: grpc.stream_unary_rpc_method_handler(handler, request_deserializer=pb.TrackRequest.FromString,
+                                                   response_serializer=pb.FrameChunk.SerializeToString)}),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, grpc.insecure_channel(f"127.0.0.1:{port}", options=options)
+
+
+def streamed_upload(files: list[tuple[int, Path]], size: int) -> float:
+    """Seconds to send the files' bytes one way as NED does (chunks, reassembly, CRC check on arrival)."""
+    def handler(requests, context):  # type: ignore[no-untyped-def]
+        assembler, frames = FrameAssembler(), 0
+        for message in requests:
+            done = assembler.add(message.chunk)
+            if done is not None:
+                assert len(done[1]) == size
+                frames += 1
+        assembler.finish()
+        return pb.FrameChunk(frame=frames)
+
+    server, channel = _upload_server(handler, "Streamed")
+    try:
+        call = channel.stream_unary("/nedbench.Upload/Streamed", request_serializer=pb.TrackRequest.SerializeToString,
+                                    response_deserializer=pb.FrameChunk.FromString)
+        t0 = time.perf_counter()
+        got = call(pb.TrackRequest(chunk=c) for n, p in files for c in split_frame(n, p.read_bytes()))
+        elapsed = time.perf_counter() - t0
+    finally:
+        channel.close()
+        server.stop(0)
+    assert got.frame == len(files)
+    return elapsed
+
+
+def in_place_upload(files: list[tuple[int, Path]], size: int, root: Path) -> float:
+    """Seconds to name the files by path (the client stats and checksums each) and have the server read
+    and verify each under its trusted root, as the NED server does."""
+    roots = resolve_roots([root])
+
+    def handler(requests, context):  # type: ignore[no-untyped-def]
+        frames = 0
+        for message in requests:
+            r = message.frame_path
+            data = read_in_place(PlateFileRef(r.frame, r.path, r.size, r.mtime_ns, r.crc32), roots, 1 << 30)
+            assert len(data) == size
+            frames += 1
+        return pb.FrameChunk(frame=frames)
+
+    def requests():  # type: ignore[no-untyped-def]
+        for n, p in files:
+            ref = describe_file(n, p)
+            yield pb.TrackRequest(frame_path=pb.FramePath(frame=n, path=ref.path, size=ref.size,
+                                                          mtime_ns=ref.mtime_ns, crc32=ref.crc32))
+
+    server, channel = _upload_server(handler, "InPlace")
+    try:
+        call = channel.stream_unary("/nedbench.Upload/InPlace", request_serializer=pb.TrackRequest.SerializeToString,
+                                    response_deserializer=pb.FrameChunk.FromString)
+        t0 = time.perf_counter()
+        got = call(requests())
+        elapsed = time.perf_counter() - t0
+    finally:
+        channel.close()
+        server.stop(0)
+    assert got.frame == len(files)
+    return elapsed
+
+
+def raw_upload(payload: bytes, frames: int) -> float:
+    """Seconds to push the same bytes one way through a loopback TCP socket (the receiver counts them)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    total = len(payload) * frames
+    received = [0]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            buf = bytearray(1 << 20)
+            while received[0] < total:
+                n = conn.recv_into(buf)
+                if not n:
+                    break
+                received[0] += n
+
+    sink = threading.Thread(target=serve, daemon=True)
+    sink.start()
+    sock = socket.create_connection(listener.getsockname())
+    view = memoryview(payload)
+    t0 = time.perf_counter()
+    for _ in range(frames):
+        for i in range(0, len(view), 1 << 20):
+            sock.sendall(view[i : i + (1 << 20)])
+    sink.join()
+    elapsed = time.perf_counter() - t0
+    sock.close()
+    listener.close()
+    assert received[0] == total
+    return elapsed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames (under a minute)")
@@ -190,6 +302,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"grpc_vs_raw_ratio: {t_raw / t_grpc:.3f}")
     print(f"grpc_bytes_only_vs_raw_ratio: {t_raw / t_bytes:.3f}")
     print(f"grpc_vs_grpc_bytes_only_ratio: {t_bytes / t_grpc:.3f}")
+    with tempfile.TemporaryDirectory(prefix="ned-bench-plates-") as tmp:
+        root = Path(tmp)
+        files = [(1001 + n, root / f"plate.{1001 + n:04d}.exr") for n in range(frames)]
+        for _, path in files:
+            path.write_bytes(payload)
+        repeats = 1 if args.quick else 2
+        t_in_place = min(in_place_upload(files, len(payload), root) for _ in range(repeats + 1))
+        t_streamed = min(streamed_upload(files, len(payload)) for _ in range(repeats))
+    t_raw_up = min(raw_upload(payload, frames) for _ in range(2))
+    print(f"one way, {frames} frames: plates read in place vs streamed through gRPC vs raw TCP")
+    print(f"in_place_frames_per_s: {frames / t_in_place:.1f}")
+    print(f"streamed_upload_frames_per_s: {frames / t_streamed:.1f}")
+    print(f"raw_tcp_upload_frames_per_s: {frames / t_raw_up:.1f}")
+    print(f"in_place_vs_raw_ratio: {t_raw_up / t_in_place:.3f}")
+    print(f"in_place_vs_streamed_ratio: {t_streamed / t_in_place:.3f}")
+    print(f"streamed_upload_vs_raw_ratio: {t_raw_up / t_streamed:.3f}")
     frame = plate(2048, 1080)
     for comp in ("zip", "piz", "dwaa"):
         data = encode_exr(frame, compression=comp)

@@ -160,6 +160,11 @@ def render_scenario(cfg: dict, addon) -> dict:  # type: ignore[no-untyped-def]
     params.keyframe_insert("intensity", frame=cfg["first"])
     params.intensity = 1.5
     params.keyframe_insert("intensity", frame=cfg["last"])
+    if "slider_smile" in facts["params"]:  # a face slider keyed like any Blender property
+        params.slider_smile = 0.0
+        params.keyframe_insert("slider_smile", frame=cfg["first"])
+        params.slider_smile = 0.6
+        params.keyframe_insert("slider_smile", frame=cfg["last"])
     facts["panel_before"] = draw_panel(addon)
     facts["track"] = op(bpy.ops.ned.track)
     facts["panel_busy"] = draw_panel(addon)
@@ -190,6 +195,23 @@ def render_scenario(cfg: dict, addon) -> dict:  # type: ignore[no-untyped-def]
         facts["png_status"] = scene.ned_vse.status
         facts["png_error"] = scene.ned_vse.last_error
     facts["undo_pushes"] = list(runner.UNDO_PUSHES)
+    facts["strips"] = strip_facts(scene)
+    return facts
+
+
+def frames_scenario(cfg: dict, addon) -> dict:  # type: ignore[no-untyped-def]
+    """The panel's Frames field: a frame list renders its own frames; a frame off the strip is refused."""
+    runner = addon.runner
+    scene, _strip = scene_with_strip(cfg)
+    facts: dict = {"connect": op(bpy.ops.ned.connect)}
+    facts["panel"] = draw_panel(addon)
+    scene.ned_vse.frames = "1-9"  # off the strip (frames 1-6): refused before any work
+    facts["off_strip"] = op(bpy.ops.ned.render)
+    scene.ned_vse.frames = cfg["frames"]
+    facts["render"] = op(bpy.ops.ned.render)
+    facts["render_wait"] = runner.wait(60)
+    facts["render_status"] = scene.ned_vse.status
+    facts["last_error"] = scene.ned_vse.last_error
     facts["strips"] = strip_facts(scene)
     return facts
 
@@ -283,7 +305,7 @@ if __name__ == "__main__":
         addon_utils = __import__("addon_utils")
 
         addon = setup(cfg)
-        scenario = {"render": render_scenario, "errors": errors_scenario,
+        scenario = {"render": render_scenario, "errors": errors_scenario, "frames": frames_scenario,
                     "real_server": real_server_scenario}[cfg["scenario"]]
         facts = scenario(cfg, addon)
         facts["version"] = bpy.app.version_string

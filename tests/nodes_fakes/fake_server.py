@@ -40,6 +40,12 @@ PARAMETERS = (
     pb.ParameterInfo(name="preroll", minimum=0, maximum=500, default_value=0),
     pb.ParameterInfo(name="compression", choices=("zip", "piz", "dwaa"), default_choice="zip"),
     pb.ParameterInfo(name="pixel_type", choices=("half", "float"), default_choice="half"),
+    pb.ParameterInfo(name="render", choices=("hybrid", "warp", "neural"), default_choice="hybrid"),
+    # face sliders (issue 19): two of the server's, enough for the nodes to build and key them
+    pb.ParameterInfo(name="slider_smile", minimum=-1, maximum=1, default_value=0, animatable=True, unit="action",
+                     description="smile"),
+    pb.ParameterInfo(name="slider_gaze_horizontal", minimum=-20, maximum=20, default_value=0, animatable=True,
+                     unit="degrees", description="gaze to the image's right"),
     pb.ParameterInfo(name="from_the_future", minimum=0, maximum=1, default_value=0.5),  # unknown to nodes
 )
 
@@ -73,6 +79,7 @@ class FakeNed(rpc.NedServicer):
         self.untracked = set(untracked)
         self.delay_s = delay_s  # per frame, so a test can cancel mid-stream
         self.qc_speech = 0.97  # the speech preservation the closing QC report states
+        self.honour_output_frames = True  # False: an older server that returns every frame of the range
         self.fail: dict[str, tuple[grpc.StatusCode, str]] = {}  # RPC name -> status to answer with
         self.shots: dict[str, dict[int, Window]] = {}
         self.recorded = Recorded()
@@ -170,6 +177,8 @@ class FakeNed(rpc.NedServicer):
                           f"the server has no shot {settings.shot_id!r}: send its frames (track it first)")
         rng = settings.range
         numbers = [n for n in sorted(shot) if not (rng.first or rng.last) or rng.first <= n <= rng.last]
+        if settings.output_frames and self.honour_output_frames:  # as the real server: the list's plates only
+            numbers = [n for n in numbers if n in set(settings.output_frames)]
         self.started.set()
         for i, n in enumerate(numbers):
             self._pause(context)

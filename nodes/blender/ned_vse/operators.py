@@ -24,13 +24,12 @@ MISSING_RUNTIME = ("NED's client runtime (ned_plugin, grpcio, protobuf) is not i
                    "see 'Blender > Install' in the NED README")
 
 
-def _runtime() -> Any:
-    """ned_plugin.host, or a clear error when Blender's Python lacks it."""
+def _runtime() -> None:
+    """A clear error when Blender's Python lacks ned_plugin (imported lazily so the add-on registers)."""
     try:
-        from ned_plugin import host
+        import ned_plugin.host.requests  # noqa: F401
     except ImportError as exc:
         raise RuntimeError(f"{MISSING_RUNTIME} ({exc})") from None
-    return host
 
 
 def _fcurve(scene: bpy.types.Scene, data_path: str) -> Any:
@@ -49,7 +48,7 @@ def _fcurve(scene: bpy.types.Scene, data_path: str) -> Any:
 
 
 class SceneValues:
-    """The scene's NED controls as a ned_plugin.host.ValueSource (main thread only)."""
+    """The scene's NED controls as a ned_plugin.host.controls.ValueSource (main thread only)."""
 
     def __init__(self, scene: bpy.types.Scene) -> None:
         self.scene = scene
@@ -73,11 +72,38 @@ class SceneValues:
 
 def _error(op: bpy.types.Operator, exc: BaseException, action: str) -> set[str]:
     try:
-        text = _runtime().artist_message(exc, action, SETTINGS_HINT)
+        _runtime()
+        from ned_plugin.host.messages import artist_message
+
+        text = artist_message(exc, action, SETTINGS_HINT)
     except RuntimeError as missing:
         text = str(missing)
     op.report({"ERROR"}, text)
     return {"CANCELLED"}
+
+
+def frame_selection(settings: Any, strip: Any) -> tuple[int, int, list[int]]:
+    """The strip's frames, or the Frames field's list within them: (first, last, output frames; [] = all).
+
+    A list (``1001-1100x2``, ``1001,1050``) runs its whole span, since the temporal stages need the
+    frames between as context, and gets plates of its own frames only; frames off the strip are refused.
+    """
+    from ned_plugin.host.messages import HostError
+    from ned_plugin.sequence import SequenceError, output_frames, parse_frame_range
+
+    lo, hi = strips.strip_range(strip)
+    text = settings.frames.strip()
+    if not text:
+        return lo, hi, []
+    try:
+        wanted = parse_frame_range(text)
+        outside = [f for f in wanted if not lo <= f <= hi]
+        if outside:
+            raise SequenceError(f"frame(s) {', '.join(map(str, outside[:8]))} are not on the strip {strip.name} "
+                                f"(its frames: {lo}-{hi})")
+        return wanted[0], wanted[-1], output_frames(wanted, wanted[0], wanted[-1])
+    except SequenceError as exc:
+        raise HostError(f"the Frames field {text!r}: {exc}") from None
 
 
 class NED_OT_connect(bpy.types.Operator):
@@ -88,15 +114,17 @@ class NED_OT_connect(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
-            host = _runtime()
-            info = host.server_info(preferences.connection(context, short=True))
+            _runtime()
+            from ned_plugin.host import controls, requests
+
+            info = requests.server_info(preferences.connection(context, short=True))
         except Exception as exc:
             properties.STATE.summary = "not connected"
             return _error(self, exc, "the connection")
-        properties.define_params(host.knob_specs(info))
-        properties.set_actors(host.actor_choices(info))
+        properties.define_params(controls.knob_specs(info))
+        properties.set_actors(controls.actor_choices(info))
         properties.set_colour_spaces(list(info.colour_spaces))
-        properties.STATE.summary = host.server_summary(info)
+        properties.STATE.summary = controls.server_summary(info)
         self.report({"INFO"}, properties.STATE.summary)
         return {"FINISHED"}
 
@@ -130,18 +158,20 @@ class NED_OT_track(_StripOperator):
         scene = context.scene
         settings = scene.ned_vse
         try:
-            host = _runtime()
+            _runtime()
+            from ned_plugin.host import requests
+
             strip = strips.source_strip(scene)
-            first, last = strips.strip_range(strip)
+            first, last, _ = frame_selection(settings, strip)  # a frame list: its span is the shot
             files, prepare = strip_frames(scene, strip, first, last)
             handed = colour.handed(settings, strip, rendered=prepare is not None)
-            job = host.TrackJob(preferences.connection(context),
-                                host.track_settings(settings.shot_id, settings.face_id, handed.space,
-                                                    landmarks_file=bpy.path.abspath(settings.landmarks_file)
-                                                    if settings.landmarks_file else "",
-                                                    colour_config=handed.config),
-                                files)
-            runner.start(scene, "tracking", lambda progress, cancel: host.track_shot(job, progress, cancel),
+            job = requests.TrackJob(preferences.connection(context),
+                                    requests.track_settings(settings.shot_id, settings.face_id, handed.space,
+                                                            landmarks_file=bpy.path.abspath(settings.landmarks_file)
+                                                            if settings.landmarks_file else "",
+                                                            colour_config=handed.config),
+                                    files)
+            runner.start(scene, "tracking", lambda progress, cancel: requests.track_shot(job, progress, cancel),
                          _finish_track, prepare)
         except Exception as exc:
             return _error(self, exc, "tracking")
@@ -149,7 +179,7 @@ class NED_OT_track(_StripOperator):
 
 
 def _finish_track(scene: bpy.types.Scene, result: Any) -> str:
-    from ned_plugin.host import track_summary
+    from ned_plugin.host.requests import track_summary
 
     scene.ned_vse.shot_id = result.summary.shot_id
     return track_summary(result)
@@ -166,13 +196,16 @@ class NED_OT_render(_StripOperator):
         scene = context.scene
         settings = scene.ned_vse
         try:
-            host = _runtime()
+            _runtime()
+            from ned_plugin.host import controls
+            from ned_plugin.host.messages import HostError
+
             strip = strips.source_strip(scene)
             if settings.actor in ("", properties.NO_ACTOR):
-                raise host.HostError("no actor is chosen: press Connect to list the server's actors")
-            first, last = strips.strip_range(strip)
+                raise HostError("no actor is chosen: press Connect to list the server's actors")
+            first, last, listed = frame_selection(settings, strip)
             names = [s.name for s in properties.STATE.specs]
-            values = host.take_snapshot(SceneValues(scene), names, first, last)
+            values = controls.take_snapshot(SceneValues(scene), names, first, last)
             preroll = int(values.values.get("preroll", 0) or 0)
             # preroll frames come from before the strip's visible part where the strip has them
             lo = max(first - preroll, int(strip.frame_start))
@@ -183,6 +216,7 @@ class NED_OT_render(_StripOperator):
                 "connection": preferences.connection(context), "values": values, "first": first, "last": last,
                 "actor": settings.actor, "shot_id": settings.shot_id, "face_id": settings.face_id,
                 "input_space": handed.space, "colour_config": handed.config, "frames": files,
+                "output_frames": listed,
                 "output": str(folder / f"{folder.name}.ned.####.exr"),
                 "matte": str(folder / "matte" / f"{folder.name}.matte.####.exr") if settings.add_matte else "",
             }
@@ -206,16 +240,16 @@ class NED_OT_render(_StripOperator):
 
 def run_render(plan: dict[str, Any], on_progress: Any, cancel: Any) -> Any:
     """Worker thread: settings from the server's GetInfo and the snapshot, then the plates."""
-    from ned_plugin import host
+    from ned_plugin.host import controls, plates, requests
 
-    specs = host.knob_specs(host.server_info(plan["connection"]))
-    settings = host.manipulate_settings(
+    specs = controls.knob_specs(requests.server_info(plan["connection"]))
+    settings = requests.manipulate_settings(
         specs, plan["values"], first=plan["first"], last=plan["last"], shot_id=plan["shot_id"],
         actor_id=plan["actor"], face_id=plan["face_id"], input_space=plan["input_space"],
-        colour_config=plan["colour_config"])
-    job = host.RenderJob(plan["connection"], settings, plan["frames"], plan["output"],
-                         use_cache=bool(plan["shot_id"]), full_frame=True, matte_output=plan["matte"])
-    return host.render_shot(job, on_progress, cancel)
+        colour_config=plan["colour_config"], frames=plan["output_frames"])
+    job = plates.RenderJob(plan["connection"], settings, plan["frames"], plan["output"],
+                           use_cache=bool(plan["shot_id"]), full_frame=True, matte_output=plan["matte"])
+    return plates.render_shot(job, on_progress, cancel)
 
 
 class NED_OT_cancel(bpy.types.Operator):

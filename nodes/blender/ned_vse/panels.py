@@ -40,7 +40,8 @@ class NED_PT_director(bpy.types.Panel):
         if not specs:
             box.label(text="Press Connect to get the server's emotions")
         for group, title in (("emotion", ""), ("mix", "Mix (weights above 0 mix emotions)"),
-                             ("matte", "Matte"), ("output", "Output")):
+                             ("sliders", "Face sliders (keyframe to animate)"), ("matte", "Matte"),
+                             ("output", "Output")):
             members = [s for s in specs if s.group == group]
             if not members:
                 continue
@@ -53,6 +54,7 @@ class NED_PT_director(bpy.types.Panel):
 
         col = layout.column()
         col.prop(settings, "output_dir")
+        col.prop(settings, "frames")
         col.prop(settings, "add_matte")
         layout.operator("ned.render", icon="RENDER_ANIMATION")
 

@@ -2,7 +2,7 @@
 
 ``scene.ned_vse`` holds what does not depend on the server (shot, face, output folder, progress).
 The emotion, intensity, mix weights and matte settings are defined on ``NedParams`` when the
-artist presses Connect, from ``ned_plugin.host.knob_specs(info)``: their ranges, defaults and the
+artist presses Connect, from ``ned_plugin.host.controls.knob_specs(info)``: their ranges, defaults and the
 emotion list are the server's. Values live in the .blend as ID properties, so a file saved with
 them keeps them; reconnecting redefines the controls and the values show again. Intensity and mix
 weights are animatable (keyframe them to change the emotion over the strip).
@@ -28,7 +28,7 @@ from bpy.props import (
 class ServerState:
     """What the last Connect learned; shared by every scene of this Blender session."""
 
-    specs: list[Any] = field(default_factory=list)  # ned_plugin.host.KnobSpec
+    specs: list[Any] = field(default_factory=list)  # ned_plugin.host.controls.KnobSpec
     actors: list[tuple[str, str, str]] = field(default_factory=list)  # kept alive for the enum callback
     colour_spaces: list[tuple[str, str, str]] = field(default_factory=list)  # likewise
     summary: str = ""
@@ -68,6 +68,9 @@ class NedSettings(bpy.types.PropertyGroup):
                                    "used instead of the server's landmark detector")
     output_dir: StringProperty(name="Plates folder", default="//ned/", subtype="DIR_PATH",  # type: ignore[valid-type]
                                description="Where face plates are written (// = next to the .blend)")
+    frames: StringProperty(name="Frames", default="",  # type: ignore[valid-type]
+                           description="Frames to render, e.g. 1001-1100x2 (every other frame) or 1001,1050; "
+                           "the frames between still run as context. Empty: the strip's frames")
     add_matte: BoolProperty(name="Matte strip", default=True,  # type: ignore[valid-type]
                             description="Also add the matte as a muted strip, for strip-modifier masks")
     # progress of the running job (written by the runner's timer, read by the panel)
@@ -81,7 +84,7 @@ class NedSettings(bpy.types.PropertyGroup):
 
 
 def define_params(specs: list[Any]) -> None:
-    """(Re)define NedParams' controls from KnobSpecs (ned_plugin.host.knob_specs)."""
+    """(Re)define NedParams' controls from KnobSpecs (ned_plugin.host.controls.knob_specs)."""
     for spec in specs:
         options = {"ANIMATABLE"} if spec.animatable else set()
         common: dict[str, Any] = {"name": spec.label, "description": spec.tooltip or spec.label}

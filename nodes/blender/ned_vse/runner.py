@@ -1,14 +1,14 @@
 """Background work for the panel: a worker thread per scene, brought back to Blender by a timer.
 
-The worker (ned_plugin.host.BackgroundJob) never touches bpy data; it only talks to the server and
-writes files. Work that must use bpy (Blender rendering a non-EXR strip to EXR) comes first as a
-``prepare`` generator that the timer advances one short step per tick, on the main thread, so the
-UI stays live and Cancel works between steps; the worker starts when it is exhausted. After a
-finish function changes the scene (result strips added), an undo step is pushed, so Ctrl+Z
-removes exactly what NED added. ``tick`` runs on Blender's main thread from ``bpy.app.timers`` in the UI: it copies
-progress into ``scene.ned_vse`` (the panel's bar), and when a job ends runs its finish function
-there (adding the result strips) or shows the artist's message. In background mode (``blender -b``
-or the bpy module) no timers run, so scripts call ``wait()``, which ticks by hand.
+The worker (ned_plugin.host.background.BackgroundJob) never touches bpy data; it only talks to the
+server and writes files. Work that must use bpy (Blender rendering a non-EXR strip to EXR) comes
+first as a ``prepare`` generator that the timer advances one short step per tick, on the main
+thread, so the UI stays live and Cancel works between steps; the worker starts when it is exhausted.
+After a finish function changes the scene (result strips added), an undo step is pushed, so Ctrl+Z
+removes exactly what NED added. ``tick`` runs on Blender's main thread from ``bpy.app.timers`` in
+the UI: it copies progress into ``scene.ned_vse`` (the panel's bar), and when a job ends runs its
+finish function there (adding the result strips) or shows the artist's message. In background mode
+(``blender -b`` or the bpy module) no timers run, so scripts call ``wait()``, which ticks by hand.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,10 +29,10 @@ TICK_S = 0.1
 class Active:
     scene: str
     action: str
-    job: Any  # ned_plugin.host.BackgroundJob
+    job: Any  # ned_plugin.host.background.BackgroundJob
     finish: Callable[[bpy.types.Scene, Any], str]  # (scene, result) -> status line
     # main-thread steps before the job: yields (done, total); None once done
-    prepare: Iterator[tuple[int, int]] | None = None
+    prepare: Generator[tuple[int, int], None, None] | None = None
     prepare_error: BaseException | None = None
     cancelled: bool = False
 
@@ -45,10 +45,10 @@ def busy(scene: bpy.types.Scene) -> bool:
 
 
 def start(scene: bpy.types.Scene, action: str, work: Callable, finish: Callable,
-          prepare: Iterator[tuple[int, int]] | None = None) -> None:
+          prepare: Generator[tuple[int, int], None, None] | None = None) -> None:
     """Run ``work`` on a worker thread (after ``prepare``'s main-thread steps, if any), then
     ``finish(scene, result)`` on the main thread. Returns at once."""
-    from ned_plugin.host import BackgroundJob
+    from ned_plugin.host.background import BackgroundJob
 
     if scene.name in _active:
         raise RuntimeError(f"NED is still busy with {_active[scene.name].action} in this scene: cancel it first")
@@ -118,7 +118,7 @@ def _tell(text: str) -> None:
 
 def tick() -> float | None:
     """Main thread: update progress, finish ended jobs. Returns the delay to the next tick, or None."""
-    from ned_plugin.host import artist_message
+    from ned_plugin.host.messages import artist_message
 
     for name, active in list(_active.items()):
         scene = bpy.data.scenes.get(name)

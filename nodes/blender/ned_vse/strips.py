@@ -9,7 +9,7 @@ frame per timer tick (StripRender), never inside an operator's execute(), so the
 The result is an image strip on the channel above the source, blended with Alpha Over. The plates
 are premultiplied scene-linear EXRs, so the strip's alpha mode is Premultiplied and its colour
 space the linear one. Blender's sequencer places an image by its pixel size and ignores EXR data
-windows, so plates are written padded to the full frame (ned_plugin.host.uncrop_plate) and the
+windows, so plates are written padded to the full frame (ned_plugin.host.plates.uncrop_plate) and the
 strip takes the source's fit and transform, which puts every face pixel back where it was. The
 plate's alpha is the server's blend matte, so Alpha Over already blends through the matte; the
 matte also arrives as its own muted grey strip above, ready to be a strip modifier's mask (grade
@@ -206,17 +206,33 @@ def _image_strip(scene: bpy.types.Scene, name: str, files: list[tuple[int, Path]
     return strip
 
 
+def _holes_filled(files: list[tuple[int, Path]]) -> list[tuple[int, Path]]:
+    """Every frame from the first plate to the last: a frame list's left-out frames get one
+    transparent image (an image strip plays its elements one per frame, so holes would shift time)."""
+    from ned_plugin.files import write_bytes
+    from ned_plugin.host.plates import blank_like
+
+    have = dict(files)
+    first, last = files[0][0], files[-1][0]
+    if len(have) == last - first + 1:
+        return files
+    blank = files[0][1].parent / f".{files[0][1].name}.blank.exr"
+    write_bytes(blank, blank_like(files[0][1].read_bytes(), str(files[0][1])))
+    return [(n, have.get(n, blank)) for n in range(first, last + 1)]
+
+
 def add_result(scene: bpy.types.Scene, source: Any, result: Any, with_matte: bool, space: str = "") -> Any:
     """The face plates as an Alpha Over strip above the source (and the matte, muted, above that),
     tagged with the colour space the frames were sent in (the plates come back in it)."""
     from . import colour
 
-    face = _image_strip(scene, f"{source.name}.ned", result.files, source.channel + 1, source)
+    face = _image_strip(scene, f"{source.name}.ned", _holes_filled(result.files), source.channel + 1, source)
     colour.tag(face, space)
     face.blend_type = "ALPHA_OVER"
     face.alpha_mode = "PREMUL"
     if with_matte and result.matte_files:
-        matte = _image_strip(scene, f"{source.name}.ned_matte", result.matte_files, face.channel + 1, source)
+        matte = _image_strip(scene, f"{source.name}.ned_matte", _holes_filled(result.matte_files), face.channel + 1,
+                             source)
         matte.mute = True
         matte.blend_type = "REPLACE"
         matte.alpha_mode = "STRAIGHT"

@@ -4,6 +4,7 @@
     node = ned_nuke.create_director()                 # what the NED menu does
     ned_nuke.track("NED_Director1")                   # inline: blocks, prints NED_PROGRESS lines
     ned_nuke.render("NED_Director1", 1001, 1050)      # writes the plates, updates the Read/Merge
+    ned_nuke.render("NED_Director1", frames="1001-1100x2")  # every other frame (a frame list)
 
 The inline calls raise ``NedNukeError`` with a message meant for the artist; the node's buttons run
 the same actions on a worker thread with a progress bar and show that message in a dialog instead.
@@ -12,10 +13,11 @@ Only ``ned_plugin`` is used to talk to the server; only ``nuke_api`` touches Nuk
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ned_plugin.client import ProgressCallback
-from ned_plugin.host import RenderResult
+from ned_plugin.host.plates import RenderResult
 
 from . import director, nuke_api
 from .director import NedNukeError, connect, create_director, directors, run_inline, running_job, start
@@ -34,15 +36,18 @@ def button(action: str) -> None:
 
 
 def render(node: Any, first: int | None = None, last: int | None = None,
-           on_progress: ProgressCallback | None = None) -> RenderResult:
-    """Render a NED_Director's plates for first..last (default: its frames knob or input range)."""
-    return run_inline("render", node, first, last, on_progress=on_progress)
+           on_progress: ProgressCallback | None = None, frames: str | Sequence[int] | None = None) -> RenderResult:
+    """Render a NED_Director's plates for first..last (default: its frames knob, first/last knobs or
+    input range). ``frames``: a frame list instead (``"1001-1100x2"``, ``"1001,1050"`` or numbers):
+    plates of those frames only, with the frames between run as context."""
+    return run_inline("render", node, first, last, on_progress=on_progress, frames=frames)
 
 
 def track(node: Any, first: int | None = None, last: int | None = None,
-          on_progress: ProgressCallback | None = None) -> Any:
-    """Track the face over first..last; sets the node's shot id. Returns the client's TrackResult."""
-    return run_inline("track", node, first, last, on_progress=on_progress).result
+          on_progress: ProgressCallback | None = None, frames: str | Sequence[int] | None = None) -> Any:
+    """Track the face over first..last (a ``frames`` list: over its span); sets the node's shot id.
+    Returns the client's TrackResult."""
+    return run_inline("track", node, first, last, on_progress=on_progress, frames=frames).result
 
 
 def preview(node: Any, on_progress: ProgressCallback | None = None) -> RenderResult:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ned_plugin import host
 from ned_plugin.client import CancelToken, ConnectionSettings, NedClientError, ProgressCallback, TrackResult
 from ned_plugin.colour_choice import HandedColour, handed_colour, space_choices
+from ned_plugin.host import background, controls, plates, requests
+from ned_plugin.host.messages import HostError, artist_message
+from ned_plugin.sequence import SequenceError, find_sequence, output_frames, parse_frame_range
+from ned_plugin.slider_keys import is_slider
 from ned_plugin.wire import pb
 
 from . import knobs, nuke_api
@@ -35,7 +38,7 @@ class NedNukeError(RuntimeError):
 
 # ============================================================================ reading the node
 class NodeValues:
-    """A NED_Director's knobs as a host.ValueSource (main thread only)."""
+    """A NED_Director's knobs as a controls.ValueSource (main thread only)."""
 
     def __init__(self, node: Any) -> None:
         self.node = node
@@ -92,13 +95,43 @@ def frame_range(node: Any, first: int | None = None, last: int | None = None) ->
         else:
             rng = nuke_api.input_range(node)
             if rng is None:
-                raise host.HostError(f"{node.name()} has no input: connect the plate to it")
+                raise HostError(f"{node.name()} has no input: connect the plate to it")
             lo, hi = rng
         first = lo if first is None else first
         last = hi if last is None else last
     if last < first:
-        raise host.HostError(f"the frame range {first}-{last} is empty: the last frame comes before the first")
+        raise HostError(f"the frame range {first}-{last} is empty: the last frame comes before the first")
     return int(first), int(last)
+
+
+def _frame_list(text: str, where: str) -> list[int]:
+    try:
+        return parse_frame_range(text)
+    except SequenceError as exc:
+        raise HostError(f"{where} {text!r} is not a frame range: {exc}") from None
+
+
+def frame_list(node: Any, first: int | None = None, last: int | None = None,
+               frames: str | Sequence[int] | None = None) -> tuple[int, int, list[int]]:
+    """The range to work on and the frames of it wanted out ([] = all of them).
+
+    ``frames`` (a list such as ``1001-1100x2``, or numbers) wins over first/last; without any, the
+    node's `frames` knob when it is set, else ``frame_range``. A list runs its whole span (the
+    temporal stages need the frames between as context) and returns only its own frames.
+    """
+    wanted: list[int] = []
+    if frames is not None and frames != "":
+        wanted = _frame_list(frames, "the frames") if isinstance(frames, str) else sorted({int(f) for f in frames})
+    elif first is None or last is None:
+        text = _text(node, "frame_list")
+        wanted = _frame_list(text, "the frames knob") if text else []
+    if wanted:
+        first, last = wanted[0], wanted[-1]
+    first, last = frame_range(node, first, last)
+    try:
+        return first, last, output_frames(wanted, first, last)
+    except SequenceError as exc:
+        raise HostError(str(exc)) from None
 
 
 def colour(node: Any) -> HandedColour:
@@ -129,19 +162,20 @@ def input_frames(node: Any, first: int, last: int) -> list[tuple[int, Path]]:
     if pattern is None:
         rng = nuke_api.input_range(node)
         if rng is None:
-            raise host.HostError(f"{node.name()} has no input: connect the plate to it")
+            raise HostError(f"{node.name()} has no input: connect the plate to it")
         first, last = max(first, rng[0]), min(last, rng[1])
         pattern = str(_work_dir(node).parent / CONFIG.send_dir / node.name() / "input.####.exr")
         Path(pattern).parent.mkdir(parents=True, exist_ok=True)
         try:
             nuke_api.render_input(node, pattern, first, last)
         except RuntimeError as exc:
-            raise host.HostError(f"could not write the input frames {first}-{last} to send them: {exc}") from None
-    return host.frame_files(pattern, first, last)
+            raise HostError(f"could not write the input frames {first}-{last} to send them: {exc}") from None
+    return plates.frame_files(pattern, first, last)
 
 
 def _names_to_read(node: Any) -> list[str]:
-    return [n for n in nuke_api.knob_names(node) if n in host.PARAMETER_TARGETS or n.startswith(host.MIX_PREFIX)]
+    return [n for n in nuke_api.knob_names(node)
+            if n in controls.PARAMETER_TARGETS or n.startswith(controls.MIX_PREFIX) or is_slider(n)]
 
 
 # ============================================================================ plans
@@ -149,7 +183,7 @@ def _names_to_read(node: Any) -> list[str]:
 class RenderPlan:
     node_name: str
     connection: ConnectionSettings
-    values: host.SnapshotValues
+    values: controls.SnapshotValues
     first: int
     last: int
     actor: str
@@ -160,53 +194,54 @@ class RenderPlan:
     output: str
     reference_clip: list[tuple[int, Path]] = field(default_factory=list)
     preroll: int | None = None  # instead of the node's (Preview frame)
+    output_frames: list[int] = field(default_factory=list)  # of first..last, from a frame list; []: all
 
 
 def prepare_render(node: Any, first: int | None = None, last: int | None = None,
-                   preroll: int | None = None) -> RenderPlan:
-    first, last = frame_range(node, first, last)
-    values = host.take_snapshot(NodeValues(node), _names_to_read(node), first, last)
+                   preroll: int | None = None, frames: str | Sequence[int] | None = None) -> RenderPlan:
+    first, last, listed = frame_list(node, first, last, frames)
+    values = controls.take_snapshot(NodeValues(node), _names_to_read(node), first, last)
     own = preroll
     preroll = int(values.values.get("preroll", 0) or 0) if preroll is None else preroll
     actor = _text(node, "actor")
     if not actor:
-        raise host.HostError("no actor is chosen: press Connect to list the server's actors, or train one")
+        raise HostError("no actor is chosen: press Connect to list the server's actors, or train one")
     shot_id = _text(node, "shot_id")
-    frames: list[tuple[int, Path]] = []
+    files: list[tuple[int, Path]] = []
     try:
-        frames = input_frames(node, first - preroll, last)
-    except host.HostError:
+        files = input_frames(node, first - preroll, last)
+    except HostError:
         if not shot_id:
             raise  # nothing to send and no tracked shot to use
     reference: list[tuple[int, Path]] = []
     clip = _text(node, "reference_clip")
     if clip:
-        from ned_plugin.sequence import find_sequence
-
         reference = [(n, Path(p)) for n, p in find_sequence(clip)]
         if not reference:
-            raise host.HostError(f"the reference clip {clip} has no frames on disk")
+            raise HostError(f"the reference clip {clip} has no frames on disk")
     return RenderPlan(node.name(), connection(node), values, first, last, actor, shot_id, _face_id(node),
-                      colour(node), frames, output_pattern(node), reference, own)
+                      colour(node), files, output_pattern(node), reference, own, listed)
 
 
 def run_render(plan: RenderPlan, on_progress: ProgressCallback | None = None,
-               cancel: CancelToken | None = None) -> host.RenderResult:
+               cancel: CancelToken | None = None) -> plates.RenderResult:
     """Network side of Render; needs nothing from Nuke, so it runs on any thread."""
-    info = host.server_info(plan.connection)
-    specs = host.knob_specs(info)
-    settings = host.manipulate_settings(
+    info = requests.server_info(plan.connection)
+    specs = controls.knob_specs(info)
+    settings = requests.manipulate_settings(
         specs, plan.values, first=plan.first, last=plan.last, shot_id=plan.shot_id, actor_id=plan.actor,
-        face_id=plan.face_id, input_space=plan.colour.space, colour_config=plan.colour.config)
+        face_id=plan.face_id, input_space=plan.colour.space, colour_config=plan.colour.config,
+        frames=plan.output_frames)
     if plan.preroll is not None:
         settings.preroll = plan.preroll
-    job = host.RenderJob(plan.connection, settings, plan.frames, plan.output, use_cache=bool(plan.shot_id),
-                         reference_clip=plan.reference_clip)
-    return host.render_shot(job, on_progress, cancel)
+    job = plates.RenderJob(plan.connection, settings, plan.frames, plan.output, use_cache=bool(plan.shot_id),
+                           reference_clip=plan.reference_clip)
+    return plates.render_shot(job, on_progress, cancel)
 
 
-def finish_render(node: Any, result: host.RenderResult) -> None:
-    nuke_api.show_plates(node, result.output, result.first, result.last, colour(node).space)
+def finish_render(node: Any, result: plates.RenderResult) -> None:
+    use_stmap = "use_stmap" in nuke_api.knob_names(node) and bool(nuke_api.get(node, "use_stmap"))
+    nuke_api.show_plates(node, result.output, result.first, result.last, colour(node).space, use_stmap=use_stmap)
     nuke_api.set_value(node, "status", result.summary())
     if result.qc is not None:
         nuke_api.set_value(node, "qc", result.qc.summary)
@@ -217,7 +252,7 @@ def finish_render(node: Any, result: host.RenderResult) -> None:
 def prepare_preview(node: Any) -> RenderPlan:
     """The current frame alone, from the server's cached track, with a short preroll."""
     if not _text(node, "shot_id"):
-        raise host.HostError("Preview frame edits the tracked shot: press Track first")
+        raise HostError("Preview frame edits the tracked shot: press Track first")
     frame = nuke_api.current_frame()
     own = int(NodeValues(node).value("preroll") or 0) if "preroll" in nuke_api.knob_names(node) else 0
     plan = prepare_render(node, frame, frame, preroll=min(own or CONFIG.preview_preroll, CONFIG.preview_preroll))
@@ -225,7 +260,7 @@ def prepare_preview(node: Any) -> RenderPlan:
     return plan
 
 
-def finish_preview(node: Any, result: host.RenderResult) -> None:
+def finish_preview(node: Any, result: plates.RenderResult) -> None:
     nuke_api.show_preview(node, result.output, result.first, colour(node).space)
     nuke_api.set_value(node, "status", f"preview of frame {result.first}: {result.summary()}; "
                                        "Render writes the whole range")
@@ -234,16 +269,19 @@ def finish_preview(node: Any, result: host.RenderResult) -> None:
 @dataclass
 class TrackPlan:
     node_name: str
-    job: host.TrackJob
+    job: requests.TrackJob
     thumbnails: Path  # where the face picker's thumbnails go
 
 
-def prepare_track(node: Any, first: int | None = None, last: int | None = None) -> TrackPlan:
-    first, last = frame_range(node, first, last)
+def prepare_track(node: Any, first: int | None = None, last: int | None = None,
+                  frames: str | Sequence[int] | None = None) -> TrackPlan:
+    """A frame list tracks its whole span: the shot the server caches must hold every frame a later
+    render of the list runs as context."""
+    first, last, _ = frame_list(node, first, last, frames)
     handed = colour(node)
-    settings = host.track_settings(_text(node, "shot_id"), _face_id(node), handed.space,
-                                   landmarks_file=_text(node, "landmarks"), colour_config=handed.config)
-    return TrackPlan(node.name(), host.TrackJob(connection(node), settings, input_frames(node, first, last)),
+    settings = requests.track_settings(_text(node, "shot_id"), _face_id(node), handed.space,
+                                       landmarks_file=_text(node, "landmarks"), colour_config=handed.config)
+    return TrackPlan(node.name(), requests.TrackJob(connection(node), settings, input_frames(node, first, last)),
                      _work_dir(node) / "faces")
 
 
@@ -255,7 +293,7 @@ class TrackOutcome:
 
 def run_track(plan: TrackPlan, on_progress: ProgressCallback | None = None,
               cancel: CancelToken | None = None) -> TrackOutcome:
-    result = host.track_shot(plan.job, on_progress, cancel)
+    result = requests.track_shot(plan.job, on_progress, cancel)
     thumbnails: dict[int, Path] = {}
     if len(result.summary.faces) > 1:
         from ned_plugin.face_thumbnails import face_thumbnails
@@ -267,7 +305,7 @@ def run_track(plan: TrackPlan, on_progress: ProgressCallback | None = None,
 def finish_track(node: Any, outcome: TrackOutcome) -> None:
     result = outcome.result
     nuke_api.set_value(node, "shot_id", result.summary.shot_id)
-    nuke_api.set_value(node, "status", host.track_summary(result))
+    nuke_api.set_value(node, "status", requests.track_summary(result))
     faces = list(result.summary.faces) if len(result.summary.faces) > 1 else []
     knobs.add_face_picker(node, [
         (f.face_id, f"face {f.face_id}: {f.frames} frames ({f.first_frame}-{f.last_frame})",
@@ -300,9 +338,9 @@ def prepare_train(node: Any) -> TrainPlan:
     actor = _text(node, "train_actor") or _text(node, "actor")
     shot = _text(node, "shot_id")
     if not actor:
-        raise host.HostError("name the actor to train in 'train as'")
+        raise HostError("name the actor to train in 'train as'")
     if not shot:
-        raise host.HostError("training needs a tracked shot: press Track first")
+        raise HostError("training needs a tracked shot: press Track first")
     request = pb.TrainActorRequest(actor_id=actor, shot_ids=[shot], preset=_text(node, "train_preset") or "paper")
     face = _face_id(node)
     if face is not None:
@@ -312,9 +350,9 @@ def prepare_train(node: Any) -> TrainPlan:
 
 def run_train(plan: TrainPlan, on_progress: ProgressCallback | None = None,
               cancel: CancelToken | None = None) -> TrainResult:
-    job = host.train_actor(plan.connection, plan.request, on_progress, cancel)
+    job = requests.train_actor(plan.connection, plan.request, on_progress, cancel)
     try:
-        actors = [a for a, _ in host.actor_choices(host.server_info(plan.connection))]
+        actors = [a for a, _ in controls.actor_choices(requests.server_info(plan.connection))]
     except NedClientError:
         actors = []
     return TrainResult(job, actors)
@@ -338,15 +376,16 @@ STEPS: dict[str, tuple[Callable[..., Any], Callable[..., Any], Callable[[Any, An
 def connect(node: Any, ui: bool = True) -> pb.ServerInfo | None:
     """GetInfo, then build or update the emotion knobs from it; None (and a message) on failure."""
     try:
-        info = host.server_info(connection(node, ui=True))
+        info = requests.server_info(connection(node, ui=True))
     except Exception as exc:
-        text = host.artist_message(exc, "the connection", SETTINGS_HINT)
+        text = artist_message(exc, "the connection", SETTINGS_HINT)
         nuke_api.set_value(node, "server_status", "not connected: " + text.splitlines()[0])
         if ui:
             nuke_api.message(text)
         return None
-    knobs.apply_specs(node, host.knob_specs(info), [a for a, _ in host.actor_choices(info)], space_choices(info))
-    nuke_api.set_value(node, "server_status", host.server_summary(info))
+    knobs.apply_specs(node, controls.knob_specs(info), [a for a, _ in controls.actor_choices(info)],
+                      space_choices(info))
+    nuke_api.set_value(node, "server_status", controls.server_summary(info))
     return info
 
 
@@ -361,10 +400,10 @@ def create_director(name: str = CONFIG.node_name, connect_now: bool = True) -> A
 
 
 # ============================================================================ GUI: background work
-_running: dict[str, host.BackgroundJob] = {}
+_running: dict[str, background.BackgroundJob] = {}
 
 
-def start(node: Any, action: str) -> host.BackgroundJob | None:
+def start(node: Any, action: str) -> background.BackgroundJob | None:
     """Run a button's action on a worker thread with a progress bar; never raises into Nuke."""
     what = ACTIONS[action]
     name = nuke_api.node_path(node)
@@ -388,12 +427,12 @@ def start(node: Any, action: str) -> host.BackgroundJob | None:
             bridge.close()
 
     nuke_api.set_value(node, "status", f"{what} running...")
-    job = host.BackgroundJob(title, work, on_done=lambda j: nuke_api.in_main_thread(_finish, name, action, j))
+    job = background.BackgroundJob(title, work, on_done=lambda j: nuke_api.in_main_thread(_finish, name, action, j))
     _running[name] = job
     return job.start()
 
 
-def _finish(name: str, action: str, job: host.BackgroundJob) -> None:
+def _finish(name: str, action: str, job: background.BackgroundJob) -> None:
     """Main thread: put the result on the node, or tell the artist what went wrong."""
     if _running.get(name) is job:
         del _running[name]
@@ -411,13 +450,13 @@ def _finish(name: str, action: str, job: host.BackgroundJob) -> None:
 
 
 def _report(node: Any, exc: BaseException, what: str) -> None:
-    text = host.artist_message(exc, what, SETTINGS_HINT)
+    text = artist_message(exc, what, SETTINGS_HINT)
     with contextlib.suppress(Exception):  # a node without the status knob must not hide the real message
         nuke_api.set_value(node, "status", text.splitlines()[0])
     nuke_api.message(text)
 
 
-def running_job(node_or_name: Any) -> host.BackgroundJob | None:
+def running_job(node_or_name: Any) -> background.BackgroundJob | None:
     name = node_or_name if isinstance(node_or_name, str) else nuke_api.node_path(node_or_name)
     return _running.get(name)
 
@@ -430,13 +469,13 @@ def farm_progress() -> ProgressCallback:
 
 
 def run_inline(action: str, node_or_name: Any, *args: Any,
-               on_progress: ProgressCallback | None = None) -> Any:
+               on_progress: ProgressCallback | None = None, **kwargs: Any) -> Any:
     """Prepare, run and finish an action in the calling thread; raises NedNukeError with the artist's text."""
     node = resolve(node_or_name)
     prepare, run, finish = STEPS[action]
     cancel = CancelToken()
     try:
-        plan = prepare(node, *args)
+        plan = prepare(node, *args, **kwargs)
         result = run(plan, on_progress or farm_progress(), cancel)
         finish(node, result)
     except KeyboardInterrupt:
@@ -445,7 +484,7 @@ def run_inline(action: str, node_or_name: Any, *args: Any,
     except NedNukeError:
         raise
     except Exception as exc:
-        raise NedNukeError(host.artist_message(exc, ACTIONS[action], SETTINGS_HINT)) from exc
+        raise NedNukeError(artist_message(exc, ACTIONS[action], SETTINGS_HINT)) from exc
     return result
 
 

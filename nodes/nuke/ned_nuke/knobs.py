@@ -1,9 +1,9 @@
 """The NED_Director's knobs: the fixed ones, and those built from the server's GetInfo.
 
 Fixed knobs (connection, shot, buttons, output) exist from the node's creation. Emotion, mix,
-matte and output-format knobs come from ``ned_plugin.host.knob_specs`` on Connect, so their
-ranges, defaults and the emotion list are the server's; pressing Connect again updates them in
-place and keeps the artist's values and animation.
+face slider (the "Face" tab, every one animatable), matte and output-format knobs come from
+``ned_plugin.host.controls.knob_specs`` on Connect, so their ranges, defaults and the emotion list are the
+server's; pressing Connect again updates them in place and keeps the artist's values and animation.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ned_plugin.colour_choice import FROM_SOURCE
-from ned_plugin.host import KnobSpec
+from ned_plugin.host.controls import KnobSpec
 
 from . import nuke_api
 from .config import CONFIG
@@ -58,15 +58,22 @@ FIXED: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
                                             "off: from first to last"}),
     ("int", "first_frame", "first", {"value": 1001, "startline": False, "tooltip": "first frame to work on"}),
     ("int", "last_frame", "last", {"value": 1100, "startline": False, "tooltip": "last frame to work on"}),
+    ("string", "frame_list", "frames", {"tooltip": "a frame list instead, e.g. 1001-1100x2 (every other frame) "
+                                        "or 1001,1050: plates of those frames only, the frames between run "
+                                        "as context; empty: every frame of the range"}),
     ("button", "preview", "Preview frame", {"command": _button("preview"), "tooltip": (
         "the current frame with these settings in seconds, from the tracked shot (a short preroll: close "
         "to, not equal to, the rendered frame)")}),
+    ("bool", "use_stmap", "use STMap", {"tooltip": "rebuild the edit inside the group from the plates' stmap "
+                                        "and neural layers (STMap of the plate + Merge) instead of merging the "
+                                        "plates' RGBA: same picture, every part open to grading (render = hybrid "
+                                        "or warp)"}),
     ("button", "render", "Render", {"command": _button("render"), "startline": False,
                                     "tooltip": "render the face plates and merge them over the input"}),
     ("text", "status", "status", {"value": ""}),
     ("text", "qc", "QC", {"value": ""}),  # the last render's QC summary (speech preservation, tracking, flicker)
 )
-TABS = {"emotion": "Emotion", "mix": "Emotion", "matte": "Matte", "output": "Matte"}
+TABS = {"emotion": "Emotion", "mix": "Emotion", "sliders": "Face", "matte": "Matte", "output": "Matte"}
 
 
 def add_fixed_knobs(node: Any) -> None:

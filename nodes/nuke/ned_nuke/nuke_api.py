@@ -22,6 +22,11 @@ PREVIEW_READ = "NED_preview"
 PREVIEW_MERGE = "NED_preview_merge"
 # OCIO's own built-in configs; Nuke ships the same ones as "fn-nuke_<name>" files.
 OCIO_BUILTIN_PREFIXES = ("cg-config-", "studio-config-")
+STMAP_NAME = "NED_stmap"  # the "use STMap" rebuild of a full-resolution edit
+STMAP_ALPHA_NAME = "NED_stmap_alpha"
+STMAP_PREMULT_NAME = "NED_stmap_premult"
+NEURAL_NAME = "NED_neural"
+NEURAL_MERGE_NAME = "NED_neural_over"
 
 
 # ---------------------------------------------------------------------------- session
@@ -260,8 +265,34 @@ def render_input(group: Any, pattern: str, first: int, last: int) -> None:
         group.end()
 
 
+def _stmap_rebuild(read: Any, plate: Any) -> Any:
+    """The edit rebuilt in Nuke from the plates' layers (full-resolution edits): STMap of the plate
+    through the `stmap` layer, held out by the plates' alpha, with the `neural` layer (premultiplied,
+    its own matte) merged over it. Returns the node that replaces the Read as the Merge's A input."""
+    stmap = nuke.toNode(STMAP_NAME) or nuke.nodes.STMap(name=STMAP_NAME)
+    stmap.setInput(0, read)  # stmap: the plates' Read, whose `stmap` layer holds (u, v)
+    stmap.setInput(1, plate)  # src: the original plate, resampled at full resolution
+    stmap["uv"].setValue("stmap")
+    stmap["channels"].setValue("rgb")
+    alpha = nuke.toNode(STMAP_ALPHA_NAME) or nuke.nodes.Copy(name=STMAP_ALPHA_NAME)
+    alpha.setInput(0, stmap)  # B
+    alpha.setInput(1, read)  # A: where the edit differs from the plate
+    alpha["from0"].setValue("rgba.alpha")
+    alpha["to0"].setValue("rgba.alpha")
+    premult = nuke.toNode(STMAP_PREMULT_NAME) or nuke.nodes.Premult(name=STMAP_PREMULT_NAME)
+    premult.setInput(0, alpha)
+    neural = nuke.toNode(NEURAL_NAME) or nuke.nodes.Shuffle(name=NEURAL_NAME)
+    neural.setInput(0, read)
+    neural["in"].setValue("neural")  # absent on warp-only plates: black, and the Merge adds nothing
+    over = nuke.toNode(NEURAL_MERGE_NAME) or nuke.nodes.Merge2(name=NEURAL_MERGE_NAME)
+    over["operation"].setValue("over")
+    over.setInput(0, premult)  # B: the warped plate
+    over.setInput(1, neural)  # A: the neural mouth and eyes
+    return over
+
+
 def _plates_over_input(read_name: str, merge_name: str, pattern: str, first: int, last: int,
-                       colorspace: str) -> tuple[Any, Any]:
+                       colorspace: str, use_stmap: bool = False) -> tuple[Any, Any]:
     read = nuke.toNode(read_name) or nuke.nodes.Read(name=read_name)
     read["file"].setValue(pattern)
     for knob, value in (("first", first), ("last", last), ("origfirst", first), ("origlast", last)):
@@ -275,18 +306,23 @@ def _plates_over_input(read_name: str, merge_name: str, pattern: str, first: int
     merge = nuke.toNode(merge_name) or nuke.nodes.Merge2(name=merge_name)
     merge["operation"].setValue("over")
     merge["also_merge"].setValue("all")  # the matte layer reaches the group's output
-    merge.setInput(0, nuke.toNode("Input1"))  # B: the plate
-    merge.setInput(1, read)  # A: the face
+    plate = nuke.toNode("Input1")
+    merge.setInput(0, plate)  # B: the plate
+    merge.setInput(1, _stmap_rebuild(read, plate) if use_stmap else read)  # A: the face
     nuke.toNode("Output1").setInput(0, merge)
     return read, merge
 
 
-def show_plates(group: Any, pattern: str, first: int, last: int, colorspace: str = "") -> tuple[Any, Any]:
+def show_plates(group: Any, pattern: str, first: int, last: int, colorspace: str = "",
+                use_stmap: bool = False) -> tuple[Any, Any]:
     """Create or update the plates' Read (premultiplied, every layer, tagged with the plates' colour
-    space) and the Merge (over) inside the group; the group's output is that Merge."""
+    space) and the Merge (over) inside the group; the group's output is that Merge.
+
+    ``use_stmap``: merge the edit rebuilt from the plates' `stmap` and `neural` layers instead of the
+    plates' own RGBA (the same picture, but the artist can now grade, soften or re-filter its parts)."""
     group.begin()
     try:
-        return _plates_over_input(READ_NAME, MERGE_NAME, pattern, first, last, colorspace)
+        return _plates_over_input(READ_NAME, MERGE_NAME, pattern, first, last, colorspace, use_stmap)
     finally:
         group.end()
 

@@ -8,5 +8,10 @@ from . import service_pb2_grpc as rpc
 
 SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["Ned"].full_name
 API = "ned.v1"
+# Trailing metadata on a status refusing a plate read in place (FramePath): the client sends the bytes instead.
+IN_PLACE_REFUSED_KEY = "ned-in-place"
+# Progress.stage of the messages a server sends while a long stream has nothing else to say, so a
+# client can tell a busy server from a frozen one by the idle time between messages.
+HEARTBEAT_STAGE = "heartbeat"
 
-__all__ = ["API", "SERVICE_NAME", "frames_pb2", "pb", "rpc", "service_pb2"]
+__all__ = ["API", "HEARTBEAT_STAGE", "IN_PLACE_REFUSED_KEY", "SERVICE_NAME", "frames_pb2", "pb", "rpc", "service_pb2"]

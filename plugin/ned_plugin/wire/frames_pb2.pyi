@@ -55,3 +55,17 @@ class Progress(_message.Message):
     job_id: str
     eta_seconds: float
     def __init__(self, stage: _Optional[str] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., message: _Optional[str] = ..., job_id: _Optional[str] = ..., eta_seconds: _Optional[float] = ...) -> None: ...
+
+class FramePath(_message.Message):
+    __slots__ = ("frame", "path", "size", "mtime_ns", "crc32")
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    MTIME_NS_FIELD_NUMBER: _ClassVar[int]
+    CRC32_FIELD_NUMBER: _ClassVar[int]
+    frame: int
+    path: str
+    size: int
+    mtime_ns: int
+    crc32: int
+    def __init__(self, frame: _Optional[int] = ..., path: _Optional[str] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., crc32: _Optional[int] = ...) -> None: ...

@@ -28,7 +28,7 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "api", "device", "torch_version", "emotions", "actors", "assets", "parameters", "colour_spaces", "default_colour", "max_chunk_bytes", "blend_methods", "compressions", "rpcs", "max_frame_pixels", "max_shot_frames")
+    __slots__ = ("version", "api", "device", "torch_version", "emotions", "actors", "assets", "parameters", "colour_spaces", "default_colour", "max_chunk_bytes", "blend_methods", "compressions", "rpcs", "max_frame_pixels", "max_shot_frames", "read_roots", "render_modes", "tracking")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     API_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,9 @@ class ServerInfo(_message.Message):
     RPCS_FIELD_NUMBER: _ClassVar[int]
     MAX_FRAME_PIXELS_FIELD_NUMBER: _ClassVar[int]
     MAX_SHOT_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    READ_ROOTS_FIELD_NUMBER: _ClassVar[int]
+    RENDER_MODES_FIELD_NUMBER: _ClassVar[int]
+    TRACKING_FIELD_NUMBER: _ClassVar[int]
     version: str
     api: str
     device: str
@@ -61,7 +64,28 @@ class ServerInfo(_message.Message):
     rpcs: _containers.RepeatedCompositeFieldContainer[RpcInfo]
     max_frame_pixels: int
     max_shot_frames: int
-    def __init__(self, version: _Optional[str] = ..., api: _Optional[str] = ..., device: _Optional[str] = ..., torch_version: _Optional[str] = ..., emotions: _Optional[_Iterable[str]] = ..., actors: _Optional[_Iterable[_Union[ActorInfo, _Mapping]]] = ..., assets: _Optional[_Iterable[_Union[AssetInfo, _Mapping]]] = ..., parameters: _Optional[_Iterable[_Union[ParameterInfo, _Mapping]]] = ..., colour_spaces: _Optional[_Iterable[str]] = ..., default_colour: _Optional[_Union[_frames_pb2.ColourSettings, _Mapping]] = ..., max_chunk_bytes: _Optional[int] = ..., blend_methods: _Optional[_Iterable[str]] = ..., compressions: _Optional[_Iterable[str]] = ..., rpcs: _Optional[_Iterable[_Union[RpcInfo, _Mapping]]] = ..., max_frame_pixels: _Optional[int] = ..., max_shot_frames: _Optional[int] = ...) -> None: ...
+    read_roots: _containers.RepeatedScalarFieldContainer[str]
+    render_modes: _containers.RepeatedScalarFieldContainer[str]
+    tracking: TrackingBackendInfo
+    def __init__(self, version: _Optional[str] = ..., api: _Optional[str] = ..., device: _Optional[str] = ..., torch_version: _Optional[str] = ..., emotions: _Optional[_Iterable[str]] = ..., actors: _Optional[_Iterable[_Union[ActorInfo, _Mapping]]] = ..., assets: _Optional[_Iterable[_Union[AssetInfo, _Mapping]]] = ..., parameters: _Optional[_Iterable[_Union[ParameterInfo, _Mapping]]] = ..., colour_spaces: _Optional[_Iterable[str]] = ..., default_colour: _Optional[_Union[_frames_pb2.ColourSettings, _Mapping]] = ..., max_chunk_bytes: _Optional[int] = ..., blend_methods: _Optional[_Iterable[str]] = ..., compressions: _Optional[_Iterable[str]] = ..., rpcs: _Optional[_Iterable[_Union[RpcInfo, _Mapping]]] = ..., max_frame_pixels: _Optional[int] = ..., max_shot_frames: _Optional[int] = ..., read_roots: _Optional[_Iterable[str]] = ..., render_modes: _Optional[_Iterable[str]] = ..., tracking: _Optional[_Union[TrackingBackendInfo, _Mapping]] = ...) -> None: ...
+
+class TrackingBackendInfo(_message.Message):
+    __slots__ = ("landmarker", "landmarker_description", "landmarker_licence", "landmarker_note", "tracker", "tracker_licence", "detail")
+    LANDMARKER_FIELD_NUMBER: _ClassVar[int]
+    LANDMARKER_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    LANDMARKER_LICENCE_FIELD_NUMBER: _ClassVar[int]
+    LANDMARKER_NOTE_FIELD_NUMBER: _ClassVar[int]
+    TRACKER_FIELD_NUMBER: _ClassVar[int]
+    TRACKER_LICENCE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    landmarker: str
+    landmarker_description: str
+    landmarker_licence: str
+    landmarker_note: str
+    tracker: str
+    tracker_licence: str
+    detail: bool
+    def __init__(self, landmarker: _Optional[str] = ..., landmarker_description: _Optional[str] = ..., landmarker_licence: _Optional[str] = ..., landmarker_note: _Optional[str] = ..., tracker: _Optional[str] = ..., tracker_licence: _Optional[str] = ..., detail: _Optional[bool] = ...) -> None: ...
 
 class AssetInfo(_message.Message):
     __slots__ = ("name", "path", "found", "licence", "source", "description")
@@ -80,7 +104,7 @@ class AssetInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., found: _Optional[bool] = ..., licence: _Optional[str] = ..., source: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class ParameterInfo(_message.Message):
-    __slots__ = ("name", "minimum", "maximum", "default_value", "description", "animatable", "choices", "default_choice")
+    __slots__ = ("name", "minimum", "maximum", "default_value", "description", "animatable", "choices", "default_choice", "unit")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MINIMUM_FIELD_NUMBER: _ClassVar[int]
     MAXIMUM_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +113,7 @@ class ParameterInfo(_message.Message):
     ANIMATABLE_FIELD_NUMBER: _ClassVar[int]
     CHOICES_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_CHOICE_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
     name: str
     minimum: float
     maximum: float
@@ -97,7 +122,8 @@ class ParameterInfo(_message.Message):
     animatable: bool
     choices: _containers.RepeatedScalarFieldContainer[str]
     default_choice: str
-    def __init__(self, name: _Optional[str] = ..., minimum: _Optional[float] = ..., maximum: _Optional[float] = ..., default_value: _Optional[float] = ..., description: _Optional[str] = ..., animatable: _Optional[bool] = ..., choices: _Optional[_Iterable[str]] = ..., default_choice: _Optional[str] = ...) -> None: ...
+    unit: str
+    def __init__(self, name: _Optional[str] = ..., minimum: _Optional[float] = ..., maximum: _Optional[float] = ..., default_value: _Optional[float] = ..., description: _Optional[str] = ..., animatable: _Optional[bool] = ..., choices: _Optional[_Iterable[str]] = ..., default_choice: _Optional[str] = ..., unit: _Optional[str] = ...) -> None: ...
 
 class RpcInfo(_message.Message):
     __slots__ = ("name", "available", "reason")
@@ -126,12 +152,14 @@ class FrameLandmarks(_message.Message):
     def __init__(self, frame: _Optional[int] = ..., points: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class TrackRequest(_message.Message):
-    __slots__ = ("settings", "chunk")
+    __slots__ = ("settings", "chunk", "frame_path")
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
+    FRAME_PATH_FIELD_NUMBER: _ClassVar[int]
     settings: TrackSettings
     chunk: _frames_pb2.FrameChunk
-    def __init__(self, settings: _Optional[_Union[TrackSettings, _Mapping]] = ..., chunk: _Optional[_Union[_frames_pb2.FrameChunk, _Mapping]] = ...) -> None: ...
+    frame_path: _frames_pb2.FramePath
+    def __init__(self, settings: _Optional[_Union[TrackSettings, _Mapping]] = ..., chunk: _Optional[_Union[_frames_pb2.FrameChunk, _Mapping]] = ..., frame_path: _Optional[_Union[_frames_pb2.FramePath, _Mapping]] = ...) -> None: ...
 
 class TrackSettings(_message.Message):
     __slots__ = ("shot_id", "colour", "face_id", "frame_count", "landmarks", "force")
@@ -160,7 +188,7 @@ class TrackReply(_message.Message):
     def __init__(self, progress: _Optional[_Union[_frames_pb2.Progress, _Mapping]] = ..., frame: _Optional[_Union[FrameTrack, _Mapping]] = ..., summary: _Optional[_Union[TrackSummary, _Mapping]] = ...) -> None: ...
 
 class FrameTrack(_message.Message):
-    __slots__ = ("frame", "tracked", "note", "face_id", "box", "landmarks", "expression", "shape", "pose", "camera", "pupils", "alignment", "blink")
+    __slots__ = ("frame", "tracked", "note", "face_id", "box", "landmarks", "expression", "shape", "pose", "camera", "pupils", "alignment", "blink", "fit_error")
     FRAME_FIELD_NUMBER: _ClassVar[int]
     TRACKED_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
@@ -174,6 +202,7 @@ class FrameTrack(_message.Message):
     PUPILS_FIELD_NUMBER: _ClassVar[int]
     ALIGNMENT_FIELD_NUMBER: _ClassVar[int]
     BLINK_FIELD_NUMBER: _ClassVar[int]
+    FIT_ERROR_FIELD_NUMBER: _ClassVar[int]
     frame: int
     tracked: bool
     note: str
@@ -187,7 +216,8 @@ class FrameTrack(_message.Message):
     pupils: _containers.RepeatedScalarFieldContainer[float]
     alignment: _containers.RepeatedScalarFieldContainer[float]
     blink: float
-    def __init__(self, frame: _Optional[int] = ..., tracked: _Optional[bool] = ..., note: _Optional[str] = ..., face_id: _Optional[int] = ..., box: _Optional[_Iterable[float]] = ..., landmarks: _Optional[_Iterable[float]] = ..., expression: _Optional[_Iterable[float]] = ..., shape: _Optional[_Iterable[float]] = ..., pose: _Optional[_Iterable[float]] = ..., camera: _Optional[_Iterable[float]] = ..., pupils: _Optional[_Iterable[float]] = ..., alignment: _Optional[_Iterable[float]] = ..., blink: _Optional[float] = ...) -> None: ...
+    fit_error: float
+    def __init__(self, frame: _Optional[int] = ..., tracked: _Optional[bool] = ..., note: _Optional[str] = ..., face_id: _Optional[int] = ..., box: _Optional[_Iterable[float]] = ..., landmarks: _Optional[_Iterable[float]] = ..., expression: _Optional[_Iterable[float]] = ..., shape: _Optional[_Iterable[float]] = ..., pose: _Optional[_Iterable[float]] = ..., camera: _Optional[_Iterable[float]] = ..., pupils: _Optional[_Iterable[float]] = ..., alignment: _Optional[_Iterable[float]] = ..., blink: _Optional[float] = ..., fit_error: _Optional[float] = ...) -> None: ...
 
 class FaceInfo(_message.Message):
     __slots__ = ("face_id", "frames", "first_frame", "last_frame", "mean_size", "thumbnail_frame", "thumbnail_box")
@@ -208,7 +238,7 @@ class FaceInfo(_message.Message):
     def __init__(self, face_id: _Optional[int] = ..., frames: _Optional[int] = ..., first_frame: _Optional[int] = ..., last_frame: _Optional[int] = ..., mean_size: _Optional[float] = ..., thumbnail_frame: _Optional[int] = ..., thumbnail_box: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class TrackSummary(_message.Message):
-    __slots__ = ("shot_id", "frame_count", "tracked_frames", "from_cache", "face_id", "faces", "display_window")
+    __slots__ = ("shot_id", "frame_count", "tracked_frames", "from_cache", "face_id", "faces", "display_window", "tracker", "landmarker")
     SHOT_ID_FIELD_NUMBER: _ClassVar[int]
     FRAME_COUNT_FIELD_NUMBER: _ClassVar[int]
     TRACKED_FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -216,6 +246,8 @@ class TrackSummary(_message.Message):
     FACE_ID_FIELD_NUMBER: _ClassVar[int]
     FACES_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    TRACKER_FIELD_NUMBER: _ClassVar[int]
+    LANDMARKER_FIELD_NUMBER: _ClassVar[int]
     shot_id: str
     frame_count: int
     tracked_frames: int
@@ -223,15 +255,19 @@ class TrackSummary(_message.Message):
     face_id: int
     faces: _containers.RepeatedCompositeFieldContainer[FaceInfo]
     display_window: _frames_pb2.Window
-    def __init__(self, shot_id: _Optional[str] = ..., frame_count: _Optional[int] = ..., tracked_frames: _Optional[int] = ..., from_cache: _Optional[bool] = ..., face_id: _Optional[int] = ..., faces: _Optional[_Iterable[_Union[FaceInfo, _Mapping]]] = ..., display_window: _Optional[_Union[_frames_pb2.Window, _Mapping]] = ...) -> None: ...
+    tracker: str
+    landmarker: str
+    def __init__(self, shot_id: _Optional[str] = ..., frame_count: _Optional[int] = ..., tracked_frames: _Optional[int] = ..., from_cache: _Optional[bool] = ..., face_id: _Optional[int] = ..., faces: _Optional[_Iterable[_Union[FaceInfo, _Mapping]]] = ..., display_window: _Optional[_Union[_frames_pb2.Window, _Mapping]] = ..., tracker: _Optional[str] = ..., landmarker: _Optional[str] = ...) -> None: ...
 
 class ManipulateRequest(_message.Message):
-    __slots__ = ("settings", "chunk")
+    __slots__ = ("settings", "chunk", "frame_path")
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
+    FRAME_PATH_FIELD_NUMBER: _ClassVar[int]
     settings: ManipulateSettings
     chunk: _frames_pb2.FrameChunk
-    def __init__(self, settings: _Optional[_Union[ManipulateSettings, _Mapping]] = ..., chunk: _Optional[_Union[_frames_pb2.FrameChunk, _Mapping]] = ...) -> None: ...
+    frame_path: _frames_pb2.FramePath
+    def __init__(self, settings: _Optional[_Union[ManipulateSettings, _Mapping]] = ..., chunk: _Optional[_Union[_frames_pb2.FrameChunk, _Mapping]] = ..., frame_path: _Optional[_Union[_frames_pb2.FramePath, _Mapping]] = ...) -> None: ...
 
 class EmotionKey(_message.Message):
     __slots__ = ("frame", "emotion", "mix", "intensity")
@@ -298,7 +334,7 @@ class OutputSettings(_message.Message):
     def __init__(self, compression: _Optional[str] = ..., pixel_type: _Optional[str] = ...) -> None: ...
 
 class ManipulateSettings(_message.Message):
-    __slots__ = ("shot_id", "actor_id", "emotion", "blend", "colour", "range", "preroll", "output", "face_id", "frame_count")
+    __slots__ = ("shot_id", "actor_id", "emotion", "blend", "colour", "range", "preroll", "output", "face_id", "frame_count", "render", "sliders", "output_frames")
     SHOT_ID_FIELD_NUMBER: _ClassVar[int]
     ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     EMOTION_FIELD_NUMBER: _ClassVar[int]
@@ -309,6 +345,9 @@ class ManipulateSettings(_message.Message):
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     FACE_ID_FIELD_NUMBER: _ClassVar[int]
     FRAME_COUNT_FIELD_NUMBER: _ClassVar[int]
+    RENDER_FIELD_NUMBER: _ClassVar[int]
+    SLIDERS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FRAMES_FIELD_NUMBER: _ClassVar[int]
     shot_id: str
     actor_id: str
     emotion: EmotionControl
@@ -319,7 +358,26 @@ class ManipulateSettings(_message.Message):
     output: OutputSettings
     face_id: int
     frame_count: int
-    def __init__(self, shot_id: _Optional[str] = ..., actor_id: _Optional[str] = ..., emotion: _Optional[_Union[EmotionControl, _Mapping]] = ..., blend: _Optional[_Union[BlendSettings, _Mapping]] = ..., colour: _Optional[_Union[_frames_pb2.ColourSettings, _Mapping]] = ..., range: _Optional[_Union[FrameRange, _Mapping]] = ..., preroll: _Optional[int] = ..., output: _Optional[_Union[OutputSettings, _Mapping]] = ..., face_id: _Optional[int] = ..., frame_count: _Optional[int] = ...) -> None: ...
+    render: str
+    sliders: _containers.RepeatedCompositeFieldContainer[SliderCurve]
+    output_frames: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, shot_id: _Optional[str] = ..., actor_id: _Optional[str] = ..., emotion: _Optional[_Union[EmotionControl, _Mapping]] = ..., blend: _Optional[_Union[BlendSettings, _Mapping]] = ..., colour: _Optional[_Union[_frames_pb2.ColourSettings, _Mapping]] = ..., range: _Optional[_Union[FrameRange, _Mapping]] = ..., preroll: _Optional[int] = ..., output: _Optional[_Union[OutputSettings, _Mapping]] = ..., face_id: _Optional[int] = ..., frame_count: _Optional[int] = ..., render: _Optional[str] = ..., sliders: _Optional[_Iterable[_Union[SliderCurve, _Mapping]]] = ..., output_frames: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class SliderKey(_message.Message):
+    __slots__ = ("frame", "value")
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    frame: int
+    value: float
+    def __init__(self, frame: _Optional[int] = ..., value: _Optional[float] = ...) -> None: ...
+
+class SliderCurve(_message.Message):
+    __slots__ = ("name", "keys")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    keys: _containers.RepeatedCompositeFieldContainer[SliderKey]
+    def __init__(self, name: _Optional[str] = ..., keys: _Optional[_Iterable[_Union[SliderKey, _Mapping]]] = ...) -> None: ...
 
 class PlateHeader(_message.Message):
     __slots__ = ("frame", "tracked", "note", "data_window", "display_window")
@@ -430,12 +488,14 @@ class ExtractStyleSettings(_message.Message):
     def __init__(self, shot_id: _Optional[str] = ..., range: _Optional[_Union[FrameRange, _Mapping]] = ..., colour: _Optional[_Union[_frames_pb2.ColourSettings, _Mapping]] = ..., face_id: _Optional[int] = ..., frame_count: _Optional[int] = ...) -> None: ...
 
 class ExtractStyleRequest(_message.Message):
-    __slots__ = ("settings", "chunk")
+    __slots__ = ("settings", "chunk", "frame_path")
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
+    FRAME_PATH_FIELD_NUMBER: _ClassVar[int]
     settings: ExtractStyleSettings
     chunk: _frames_pb2.FrameChunk
-    def __init__(self, settings: _Optional[_Union[ExtractStyleSettings, _Mapping]] = ..., chunk: _Optional[_Union[_frames_pb2.FrameChunk, _Mapping]] = ...) -> None: ...
+    frame_path: _frames_pb2.FramePath
+    def __init__(self, settings: _Optional[_Union[ExtractStyleSettings, _Mapping]] = ..., chunk: _Optional[_Union[_frames_pb2.FrameChunk, _Mapping]] = ..., frame_path: _Optional[_Union[_frames_pb2.FramePath, _Mapping]] = ...) -> None: ...
 
 class ExtractStyleReply(_message.Message):
     __slots__ = ("style", "windows", "shot_id", "emotion_similarity")
