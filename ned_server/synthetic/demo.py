@@ -41,10 +41,10 @@ import cv2
 import numpy as np
 import torch
 
-from ned_plugin.batch import empty_plate
 from ned_plugin.client import ConnectionSettings, NedClient, progress_info
 from ned_plugin.colour import Colour
 from ned_plugin.exr import Frame, Window, encode_exr, read_exr
+from ned_plugin.host.plates import empty_plate
 from ned_plugin.landmarks_io import read_landmarks
 from ned_plugin.parameters import parameter
 from ned_plugin.qc_files import write_report

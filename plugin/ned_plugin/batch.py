@@ -22,6 +22,7 @@ from .client import CancelToken, NedClient, TrackResult, progress_info
 from .files import write_bytes
 from .host.plates import empty_plate
 from .landmarks_io import read_landmarks
+from .parameters import parameter
 from .plate_files import PlateFiles
 from .preview import preview_settings
 from .qc_files import write_report
