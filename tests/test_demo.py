@@ -51,6 +51,28 @@ def test_demo_writes_a_plate_with_its_matte_for_every_frame_of_both_emotions(dem
             assert (rgb[alpha == 0] == 0).all()
 
 
+def test_demo_writes_each_take_s_qc_report(demo) -> None:
+    cfg, summary = demo
+    assert set(summary["qc"]) == set(cfg.emotions)
+    for emotion in cfg.emotions:
+        report = json.loads(Path(summary["qc"][emotion]).read_text())
+        frames = report["frames"]
+        assert [f["frame"] for f in frames] == list(range(1001, 1001 + FRAMES)) and all(f["tracked"] for f in frames)
+        assert report["status"] in ("pass", "warn") and {c["name"] for c in report["checks"]} >= {
+            "speech_correlation", "confidence", "untracked_share", "flicker_ratio"}
+        # The speech figure is the correlation of its own per-frame jaw columns, and the speech check
+        # warns exactly when it is under the threshold. (These small settings - a 1-epoch tiny
+        # manipulator, 6 frames - measured 0.47: the QC's warning is the right answer there.)
+        jaw_o = np.array([f["jaw_original"] for f in frames])
+        jaw_e = np.array([f["jaw_edited"] for f in frames])
+        assert np.corrcoef(jaw_o, jaw_e)[0, 1] == pytest.approx(report["speech_correlation"], abs=1e-4)
+        speech = next(c for c in report["checks"] if c["name"] == "speech_correlation")
+        assert speech["passed"] == (report["speech_correlation"] >= speech["threshold"])
+        assert speech["passed"] or (report["status"] == "warn" and speech["message"] in report["summary"])
+        assert all(f["expression_change"] > 0 for f in frames)  # the emotion was changed
+        assert all(f["confidence"] > 0.5 for f in frames)  # landmarks given: the fit is tight
+
+
 def test_demo_contact_sheet_has_a_row_per_picked_frame_and_a_column_per_take(demo) -> None:
     cfg, summary = demo
     sheet = cv2.imread(summary["sheet"])

@@ -26,7 +26,7 @@ PACKAGE_ROOTS = {  # folder holding top-level packages/modules -> the layer name
 }
 MEDIA = {"ned_plugin", "ned_plugin.exr", "ned_plugin.colour", "ned_plugin.sequence", "ned_plugin.chunks",
          "ned_plugin.landmarks_io", "ned_plugin.parameters", "ned_plugin.files", "ned_plugin.plate_files",
-         "ned_plugin.slider_keys", "ned_plugin.preview"}
+         "ned_plugin.slider_keys", "ned_plugin.preview", "ned_plugin.qc_files"}
 CLIENT = {"ned_plugin.client", "ned_plugin.watchdog"}
 HOST_HELPERS = {"ned_plugin.colour_choice", "ned_plugin.face_thumbnails"}  # the nodes' alone, beside host/
 COMMANDS = {"ned_plugin.cli", "ned_plugin.batch", "ned_plugin.farm_cli", "ned_plugin.farm_jobs"}

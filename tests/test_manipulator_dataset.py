@@ -11,13 +11,17 @@ import pytest
 from ned_server.domains import EMOTIONS
 from ned_server.manipulator.dataset import DatasetError, ExpressionDataset, load_expression_dataset
 from ned_server.synthetic.expressions import (
+    CANONICAL_STYLE,
+    actor_style,
     blinks,
+    emotion_envelope,
     emotion_expression_sequence,
     make_synthetic_dataset,
     mix_emotion_sequence,
     speech_jaw,
+    speech_rounding,
 )
-from ned_server.synthetic.semantics import ACTIONS, EMOTION_JAW_OFFSET, EMOTION_STYLES
+from ned_server.synthetic.semantics import ACTIONS, EMOTION_DYNAMICS, EMOTION_JAW_OFFSET, EMOTION_STYLES, FACS_UNITS
 
 
 def test_speech_jaw_has_syllables_and_pauses():
@@ -46,19 +50,64 @@ def test_blinks_are_brief_closures():
 def test_emotion_sequence_shows_the_emotion_and_keeps_the_speech():
     rng = np.random.default_rng(2)
     speech = speech_jaw(200, rng)
-    seq = emotion_expression_sequence("surprised", 200, rng, speech=speech)
+    seq = emotion_expression_sequence("happy", 200, rng, speech=speech, envelope=np.ones(200))
     assert seq.shape == (200, 51) and seq.dtype == np.float32
-    assert np.allclose(seq[:, 0], np.clip(speech + EMOTION_JAW_OFFSET["surprised"], 0, None), atol=1e-6)
-    for action, weight in EMOTION_STYLES["surprised"].items():
-        assert seq[:, 1 + ACTIONS[action]].mean() == pytest.approx(weight, rel=0.35)
-    assert np.abs(seq[:, 1 + ACTIONS["smile"]]).mean() < 0.5
+    assert np.allclose(seq[:, 0], np.clip(speech + EMOTION_JAW_OFFSET["happy"], 0, None), atol=1e-6)
+    for action in ("squint", "cheek_puff"):  # at the apex, the actions without dynamics of their own
+        assert seq[:, 1 + ACTIONS[action]].mean() == pytest.approx(EMOTION_STYLES["happy"][action], rel=0.35)
+    assert np.abs(seq[:, 1 + ACTIONS["frown_mouth"]]).mean() < 0.5
     assert seq[:, 1 + ACTIONS["blink"]].max() <= 1.0
-    weak = emotion_expression_sequence("surprised", 200, np.random.default_rng(2), intensity=0.3, speech=speech)
-    assert weak[:, 1 + ACTIONS["brow_raise"]].mean() < 0.5 * seq[:, 1 + ACTIONS["brow_raise"]].mean()
+    weak = emotion_expression_sequence("happy", 200, np.random.default_rng(2), intensity=0.3, speech=speech)
+    assert weak[:, 1 + ACTIONS["smile"]].mean() < 0.5 * seq[:, 1 + ACTIONS["smile"]].mean()
     with pytest.raises(KeyError, match="expected one of"):
         emotion_expression_sequence("bored", 10, rng)
     with pytest.raises(ValueError, match="speech must have shape"):
         emotion_expression_sequence("happy", 10, rng, speech=np.zeros(9))
+
+
+def test_an_emotion_has_onset_apex_and_offset():
+    env = emotion_envelope(25 * 30, np.random.default_rng(4), EMOTION_DYNAMICS["happy"])
+    assert env.max() > 0.95 and 0.2 < env.min() < 0.6  # reaches the apex, never fully goes away
+    rises = np.flatnonzero((env[1:] > 0.9) & (env[:-1] <= 0.9))
+    assert len(rises) >= 3  # several episodes in 30 s
+    clip = emotion_expression_sequence("happy", 25 * 30, np.random.default_rng(4), envelope=env)
+    smile = clip[:, 1 + ACTIONS["smile"]]
+    assert smile[env > 0.95].mean() > 1.5 * smile[env < 0.6].mean()
+
+
+def test_a_smile_narrows_on_oo_and_surprise_drops_the_jaw_between_syllables():
+    rng = np.random.default_rng(5)
+    speech = speech_jaw(25 * 30, rng)
+    happy = emotion_expression_sequence("happy", speech.size, rng, speech=speech, envelope=np.ones(speech.size))
+    rounding = speech_rounding(speech, np.random.default_rng(0))
+    assert rounding.max() > 0.5 and (rounding > 0.3).mean() < 0.3
+    smile, pucker = happy[:, 1 + ACTIONS["smile"]], happy[:, 1 + ACTIONS["pucker"]]
+    assert np.corrcoef(smile, pucker)[0, 1] < -0.5  # the "oo" that rounds the lips takes the smile away
+    surprised = emotion_expression_sequence("surprised", speech.size, rng, speech=speech,
+                                            envelope=np.ones(speech.size))
+    extra = surprised[:, 0] - speech - EMOTION_JAW_OFFSET["surprised"]
+    assert extra.min() > -1e-5
+    assert extra[speech < np.percentile(speech, 20)].mean() > 4 * extra[speech > np.percentile(speech, 80)].mean()
+    assert np.corrcoef(surprised[:, 0], speech)[0, 1] > 0.9  # the speech still drives the jaw
+
+
+def test_emotions_blink_at_their_own_rates():
+    def onsets(emotion: str) -> int:
+        clip = emotion_expression_sequence(emotion, 25 * 120, np.random.default_rng(6))
+        closed = clip[:, 1 + ACTIONS["blink"]] > 0.8
+        return int(np.flatnonzero(closed[1:] & ~closed[:-1]).size)
+
+    assert onsets("surprised") * 3 < onsets("disgusted")
+    assert EMOTION_DYNAMICS["surprised"].blinks_per_s < EMOTION_DYNAMICS["neutral"].blinks_per_s
+
+
+def test_two_actors_happy_differ_and_can_be_one_sided():
+    a, b = actor_style(np.random.default_rng(7)), actor_style(np.random.default_rng(8))
+    ha, hb = a.apex_of("happy"), b.apex_of("happy")
+    assert np.abs(ha - hb).max() > 0.3
+    assert ha[ACTIONS["smile_asym"]] == pytest.approx(a.asymmetry * ha[ACTIONS["smile"]])
+    assert np.all(CANONICAL_STYLE.apex_of("happy")[[ACTIONS["smile_asym"], ACTIONS["brow_asym"]]] == 0)
+    assert set(FACS_UNITS) == set(ACTIONS)  # every named action says which action units it stands for
 
 
 def test_mixer_changes_emotion_smoothly():
@@ -67,7 +116,8 @@ def test_mixer_changes_emotion_smoothly():
     assert labels[0] == EMOTIONS.index("happy") and labels[-1] == EMOTIONS.index("sad")
     smile = expr[:, 1 + ACTIONS["smile"]]
     assert smile[:30].mean() > 1.5 and smile[50:].mean() < 0.5
-    assert np.abs(np.diff(smile)).max() < 0.5  # a cross-fade, not a cut
+    frown = expr[:, 1 + ACTIONS["frown_mouth"]]  # no speech interaction of its own: the fade alone
+    assert np.abs(np.diff(frown)).max() < 0.5  # a cross-fade, not a cut
 
 
 def test_synthetic_dataset_has_balanced_emotions_and_distinct_actors():

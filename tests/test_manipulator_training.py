@@ -48,12 +48,13 @@ def test_tiny_training_learns_emotions_and_keeps_speech(tmp_path: Path):
     assert json.loads((tmp_path / "run" / "latest.json").read_text())["nets"] == "04_nets.pth"
 
     judge = train_emotion_classifier(synthetic_expression_dataset(30, 60, seed=3, num_actors=30))
-    held = list(make_synthetic_dataset(1, 100, seed=2, num_actors=3).sequences)  # actors never seen
-    scores = score_translations(EmotionManipulator(tmp_path / "run"), judge, held)
-    chance = 1 / len(EMOTIONS)
-    assert scores.jaw_correlation > 0.95
-    assert scores.mean_accuracy >= 0.5 and scores.mean_accuracy > 3 * chance
-    assert scores.baseline_accuracy == pytest.approx(chance)
+    held_data = make_synthetic_dataset(1, 100, seed=2, num_actors=3)  # actors never seen
+    held = list(held_data.sequences)
+    scores = score_translations(EmotionManipulator(tmp_path / "run"), judge, held, labels=list(held_data.labels))
+    # Measured on the harder dataset (tests/bench/manipulator.py --quick, same settings): jaw 0.97,
+    # accuracy 0.55 against chance 0.14 and 0 for the untranslated input (the judge reads real clips right).
+    assert scores.jaw_correlation > 0.9
+    assert scores.mean_accuracy > 3 * scores.chance_accuracy and scores.mean_accuracy > scores.copy_accuracy + 0.3
     assert scores.cycle_error < scores.change
 
     # The same judge on an untrained manipulator: these bounds are not met by chance.

@@ -192,7 +192,9 @@ def test_render_writes_plates_and_empty_plates_for_untracked_frames(fake, tmp_pa
 def test_a_frame_list_sends_its_span_and_writes_only_its_frames(fake, tmp_path: Path) -> None:
     result = plates.render_shot(render_job(fake, tmp_path, 1, 7, frames=[1, 4, 7]))
     assert [f for f, _ in result.files] == [1, 4, 7]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["face.0001.exr", "face.0004.exr", "face.0007.exr"]
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert [n for n in written if n.endswith(".exr")] == ["face.0001.exr", "face.0004.exr", "face.0007.exr"]
+    assert sorted(p.name for p in result.qc_files) == sorted(n for n in written if ".qc." in n)  # and its QC
     assert fake.recorded.frames_sent["Manipulate"] == [list(range(1, 8))]  # the frames between are context
     assert list(fake.recorded.manipulate_settings[-1].output_frames) == [1, 4, 7]
     # a list covering the whole range asks for every frame (the wire's empty list); one outside it is refused

@@ -6,6 +6,7 @@ tests also check that the worker thread only talks to the server and the Progres
 
 from __future__ import annotations
 
+import json
 import runpy
 import shutil
 import sys
@@ -23,6 +24,7 @@ import nuke  # noqa: E402  (the fake)
 from ned_nuke import director, knobs, nuke_api  # noqa: E402
 
 from ned_plugin.exr import decode_exr  # noqa: E402
+from ned_plugin.qc_files import report_base  # noqa: E402
 from ned_plugin.wire import pb  # noqa: E402
 from tests.nodes_fakes.fake_server import EMOTIONS, FakeNed, serve, write_plates  # noqa: E402
 
@@ -181,6 +183,16 @@ def test_render_button_writes_plates_and_wires_read_and_merge(fake, script) -> N
     assert task.title == "NED render: NED_Director1" and task.progress[-1] == 100
     assert any(m.startswith("render 4/4") for m in task.messages)
     assert "4 plates written" in node["status"].value()
+    assert node["qc"].value() == "QC pass: speech 0.97" and nuke.messages == []
+    qc_json = report_base(node["output"].value(), (1001, 1004)).with_suffix(".qc.json")
+    assert json.loads(qc_json.read_text())["speech_correlation"] == pytest.approx(0.97)
+    # speech preservation under the threshold: the artist is told, not only the status line
+    fake.qc_speech = 0.5
+    press(node, "render")
+    finish(node)
+    assert node["qc"].value().startswith("QC warn") and nuke.messages == [
+        "NED_Director1: speech preservation 0.50 is under 0.9"]
+    fake.qc_speech = 0.97
     # rendering again updates the same Read and Merge instead of adding new ones
     press(node, "render")
     finish(node)

@@ -23,7 +23,8 @@ DROPPED = 1005
 
 @pytest.fixture(scope="module")
 def shot():
-    return synthetic_shot(frames=24, size=160, seed=7)
+    # a face small enough in the 160 px frame that its aligned crop (about twice the face) fits inside it
+    return synthetic_shot(frames=24, size=160, seed=7, face_scale=(4.6, 5.4))
 
 
 @pytest.fixture
@@ -92,6 +93,31 @@ def test_render_modes_neural_is_the_papers_plate_warp_needs_no_renderer(client, 
     for p in still:
         if p.header.tracked:
             assert not decode_exr(p.exr).channel("A").any()
+
+
+def test_the_summary_carries_the_shot_s_qc_report(client, tracked):
+    summaries: list[pb.ManipulateSummary] = []
+    settings = pb.ManipulateSettings(shot_id="sh010", actor_id="anna", emotion=pb.EmotionControl(emotion="happy"),
+                                     range=pb.FrameRange(first=1003, last=1012))
+    plates = list(client.manipulate(settings, on_summary=summaries.append))
+    assert len(summaries) == 1 and summaries[0].HasField("qc")
+    qc = summaries[0].qc
+    assert [f.frame for f in qc.frames] == [p.header.frame for p in plates] == list(range(1003, 1013))
+    assert [f.tracked for f in qc.frames] == [f != DROPPED for f in range(1003, 1013)]
+    dropped = qc.frames[DROPPED - 1003]
+    assert np.isnan(dropped.fit_error_px) and dropped.confidence == 0.0 and np.isnan(dropped.flicker_plate)
+    kept = [f for f in qc.frames if f.tracked]
+    assert all(f.confidence > 0 and f.expression_change > 0 for f in kept)
+    # Flicker is measured from the second frame of each tracked run on (a gap restarts it).
+    measured = [f.frame for f in qc.frames if np.isfinite(f.flicker_plate)]
+    assert measured == [f for f in range(1004, 1013) if f not in (DROPPED, DROPPED + 1)]
+    checks = {c.name: c for c in qc.checks}
+    assert set(checks) == {"speech_correlation", "confidence", "untracked_share", "flicker_ratio"}
+    assert checks["untracked_share"].value == pytest.approx(0.1) and not checks["untracked_share"].passed
+    assert qc.status == "warn" and checks["untracked_share"].message in qc.summary
+    jaw_o = np.array([f.jaw_original for f in kept])
+    jaw_e = np.array([f.jaw_edited for f in kept])
+    assert qc.speech_correlation == pytest.approx(np.corrcoef(jaw_o, jaw_e)[0, 1], abs=1e-5)
 
 
 def test_results_are_repeatable_emotion_dependent_and_chunks_equal_a_full_run(client, tracked):

@@ -36,12 +36,13 @@ from ned_server.tracking.track import NO_LANDMARKS, track_shot
 
 FRAMES = 48
 NOISE_PX = 1.0
-# actor seed, emotion (one label or segments), (width, height), head motion, clip seed
+# actor seed, emotion (one label or segments), (width, height), head motion, clip seed (seeds whose
+# 2 s clip holds a blink: the synthetic emotions blink at their own, often low, rates)
 SHOTS = {
-    "happy": (1, "happy", (256, 256), 1.0, 3),
-    "angry_wide": (2, "angry", (288, 224), 1.5, 4),
-    "neutral_to_surprised": (4, [("neutral", 20), ("surprised", 28)], (256, 256), 1.0, 5),
-    "sad_portrait": (5, "sad", (224, 288), 1.0, 6),
+    "happy": (1, "happy", (256, 256), 1.0, 4),
+    "angry_wide": (2, "angry", (288, 224), 1.5, 6),
+    "neutral_to_surprised": (4, [("neutral", 20), ("surprised", 28)], (256, 256), 1.0, 6),
+    "sad_portrait": (5, "sad", (224, 288), 1.0, 7),
 }
 DROPPED = (0, 1, 17, 18, 19, FRAMES - 1)
 
@@ -141,7 +142,10 @@ def test_expression_geometry_jaw_and_emotion_are_recovered(shots) -> None:
         # The coefficients: a loose bound (see the module docstring); a fit whose priors let it chase
         # the noise scores four times the zeros baseline.
         assert s.expression_mae < 1.15 * s.expression_mae_zeros, (name, s)
-        assert s.mean_expression_cosine > 0.3, (name, s)
+        if isinstance(SHOTS[name][1], str):  # a single emotion: its mean is the emotion's style
+            assert s.mean_expression_cosine > 0.3, (name, s)
+        # (neutral -> surprised: the surprise comes on over its onset in the last 28 frames, so the
+        # shot's mean is near neutral and its direction is noise; the brow rise is checked below.)
     # The emotion is recognisable: the shot's mean expression points to its own emotion's style.
     styles = {e: emotion_style_vector(e) for e in EMOTIONS if e != "neutral"}
     for name, shot in shots.items():

@@ -15,6 +15,7 @@ import numpy as np
 from ned_plugin.parameters import parameter
 from ned_plugin.wire import pb
 from ned_server.composite.config import CompositeConfig
+from ned_server.composite.qc import ShotQc
 from ned_server.errors import InvalidInput
 from ned_server.manipulator.controls import EmotionSettings, Keyframe
 from ned_server.manipulator.sliders import SliderCurve
@@ -170,3 +171,17 @@ def actor_info(meta: dict[str, Any]) -> pb.ActorInfo:
         preset=meta.get("preset", ""), shot_ids=list(meta.get("shot_ids", [])),
         updated=float(meta.get("updated", 0.0)), base=meta.get("base", ""),
     )
+
+
+def qc_report(qc: ShotQc) -> pb.QcReport:
+    """The QC report of a Manipulate (composite.qc) as its wire message; NaN stays NaN."""
+    report = pb.QcReport(status=qc.status, summary=qc.summary(), speech_correlation=qc.speech_correlation,
+                         flicker_ratio=qc.flicker_ratio)
+    for c in qc.checks:
+        report.checks.add(name=c.name, value=c.value, threshold=c.threshold, passed=c.passed, message=c.message)
+    for i, frame in enumerate(qc.frames):
+        report.frames.add(frame=int(frame), tracked=bool(qc.tracked[i]), fit_error_px=qc.fit_error_px[i],
+                          fit_error=qc.fit_error[i], confidence=qc.confidence[i], jaw_original=qc.jaw_original[i],
+                          jaw_edited=qc.jaw_edited[i], expression_change=qc.expression_change[i],
+                          flicker_plate=qc.flicker_plate[i], flicker_original=qc.flicker_original[i])
+    return report

@@ -218,7 +218,8 @@ class NedService(rpc.NedServicer):
             done = stream.result
             yield pb.ManipulateReply(summary=pb.ManipulateSummary(
                 shot_id=done.shot_id, frames=done.frames, tracked_frames=done.tracked_frames,
-                tracking_from_cache=done.tracking_from_cache))
+                tracking_from_cache=done.tracking_from_cache,
+                qc=convert.qc_report(done.qc) if done.qc is not None else None))
 
     def ExtractStyle(self, requests: Iterator[pb.ExtractStyleRequest],
                      context: grpc.ServicerContext) -> pb.ExtractStyleReply:

@@ -24,6 +24,7 @@ import torch
 from ned_plugin.colour import Colour, ColourError, plate_colour
 from ned_plugin.parameters import COMPRESSIONS, PIXEL_TYPES, RENDER_MODES, parameter
 from ned_server import __version__
+from ned_server.composite.qc import ShotQc
 from ned_server.config import ServerConfig, resolve_device
 from ned_server.domains import EMOTIONS
 from ned_server.errors import Busy, Cancelled, InvalidInput, NedError
@@ -237,16 +238,21 @@ class Pipeline:
                 conditioner = self.models.conditioner(renderer.resolution)
                 count = tracked = 0
                 times = StageTimes()
+                reports: list[ShotQc] = []
                 for plate in manipulate_track(
                         self.store, shot, track, manipulator, renderer, conditioner, colour, settings,
                         device=self.device, cancelled=stopped, times=times, slider_rig=slider_rig,
+                        on_qc=reports.append,
                         progress=lambda done, total: emit(ProgressEvent("render", done, total))):
                     emit(plate)
                     count += 1
                     tracked += int(plate.tracked)
             log.info("Manipulate %s: %d plates (%s)", shot.shot_id, count, times.summary(),
                      extra={"ned_seconds": dict(times.seconds), "ned_frames": count})
-            return ManipulateDone(shot.shot_id, count, tracked, outcome.from_cache, dict(times.seconds))
+            qc = reports[0] if reports else None
+            if qc is not None:
+                log.info("Manipulate %s: %s", shot.shot_id, qc.summary())
+            return ManipulateDone(shot.shot_id, count, tracked, outcome.from_cache, dict(times.seconds), qc)
 
         return EventStream(work, caller_gone, name="ned-manipulate")
 

@@ -12,6 +12,10 @@ matte filter and are thrown away, and the matte filter's reach after the range i
 so a chunk's plates equal the same frames of one full run (to the renderer's measured preroll
 tolerance, see ``renderer.inference``).
 
+Each call also measures the shot's quality control (``composite.qc``: tracking error and
+confidence, speech preservation, expression change, flicker against the original's) and hands the
+report to ``on_qc`` once the last plate is out.
+
 Pixels outside the face are never touched: the plate is premultiplied with alpha = matte and its
 data window is the face box, so a Merge(over) on the original gives the original elsewhere.
 """
@@ -33,6 +37,7 @@ from ned_server.composite.config import CompositeConfig
 from ned_server.composite.edit import edit_face, edit_plate
 from ned_server.composite.matte import TemporalMatteFilter
 from ned_server.composite.plate import FrameRegion, build_plate, empty_plate, plate_box
+from ned_server.composite.qc import QcMeter, QcThresholds, ShotQc, shot_qc
 from ned_server.conditioning.shot import FaceConditioner, crop_matrices
 from ned_server.conditioning.warp import WarpMapper, WarpMaps
 from ned_server.errors import Cancelled, InvalidInput
@@ -135,6 +140,28 @@ def read_region(store: Store, shot: Shot, frame: int, box: Box) -> FrameRegion:
     return FrameRegion(pixels, box, (h, w))
 
 
+def no_plate(track: ShotTrack, index: int, frame_size: tuple[int, int], origin: tuple[int, int]) -> PlateOut:
+    """The empty plate of a frame that gets no edit: untracked, or its face outside the frame."""
+    if track.tracked[index]:
+        plate = empty_plate(frame_size, "the face is outside the frame; nothing to composite", tracked=True,
+                            origin=origin)
+    else:
+        plate = empty_plate(frame_size, track.notes[index] or "untracked", origin=origin)
+    return PlateOut(int(track.frames[index]), False, plate.note, plate.data_window, plate.display_window, b"")
+
+
+def _shot_qc(track: ShotTrack, expression: np.ndarray, span: tuple[int, int], wanted: set[int] | None,
+             meter: QcMeter, thresholds: QcThresholds | None) -> ShotQc:
+    """The QC report of the frames returned: the range, or the listed frames of it."""
+    i0, i1 = span
+    rows = np.arange(i0, i1 + 1) if wanted is None else np.array(sorted(wanted), dtype=np.int64)
+    boxes = track.boxes[rows].astype(np.float64)
+    face_size = np.sqrt(np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None))
+    return shot_qc(track.frames[rows], track.tracked[rows], track.fit_error[rows], face_size,
+                   track.expression51[rows], expression[rows], meter.flicker_plate[rows - i0],
+                   meter.flicker_original[rows - i0], thresholds)
+
+
 def manipulate_track(
     store: Store,
     shot: Shot,
@@ -149,10 +176,13 @@ def manipulate_track(
     cancelled: Callable[[], bool] = lambda: False,
     times: StageTimes | None = None,
     slider_rig: SliderRig | None = None,
+    on_qc: Callable[[ShotQc], None] | None = None,
+    qc_thresholds: QcThresholds | None = None,
 ) -> Iterator[PlateOut]:
     """Face plates of frames ``settings.first..last`` in frame order (see the module docstring).
-    ``times`` accumulates the seconds of each stage. Face sliders (``settings.sliders``, which need
-    ``slider_rig``) nudge the translated expression, the pose and the pupils before anything is drawn."""
+    ``times`` accumulates the seconds of each stage; ``on_qc`` receives the QC report at the end. Face
+    sliders (``settings.sliders``, which need ``slider_rig``) nudge the translated expression, the pose
+    and the pupils before anything is drawn."""
     timed = times if times is not None else StageTimes()
     i0, i1 = frame_range(track, settings.first, settings.last)
     wanted = output_indices(track, i0, i1, settings.output_frames)
@@ -167,7 +197,8 @@ def manipulate_track(
                                             settings.control.speech_preservation)
     if settings.render != "neural":
         yield from _edit_track(store, shot, track, posed, expression, manipulator.emotions, renderer, conditioner,
-                               colour, settings, (i0, i1), device, progress, cancelled, timed, wanted=wanted)
+                               colour, settings, (i0, i1), device, progress, cancelled, timed, wanted=wanted,
+                               on_qc=on_qc, qc_thresholds=qc_thresholds)
         return
     matte_filter = TemporalMatteFilter(settings.composite.temporal_sigma)
     reach = matte_filter.radius
@@ -182,18 +213,15 @@ def manipulate_track(
     display = shot.display_window
     origin = (display[0], display[1])
     frame_size = (display[3], display[2])
+    meter = QcMeter(i0, i1 - i0 + 1)
 
     def finish(index: int, mask: torch.Tensor | None) -> PlateOut:
         number = int(track.frames[index])
         face = faces.pop(index)
-        if not track.tracked[index] or mask is None:
-            plate = empty_plate(frame_size, track.notes[index] or "untracked", origin=origin)
-            return PlateOut(number, False, plate.note, plate.data_window, plate.display_window, b"")
-        box = plate_box(alignment[index], resolution, frame_size, settings.composite)
-        if box.empty:
-            plate = empty_plate(frame_size, "the face is outside the frame; nothing to composite", tracked=True,
-                                origin=origin)
-            return PlateOut(number, False, plate.note, plate.data_window, plate.display_window, b"")
+        box = plate_box(alignment[index], resolution, frame_size, settings.composite) if mask is not None else None
+        if box is None or box.empty:
+            meter.gap()
+            return no_plate(track, index, frame_size, origin)
         with timed("decode"):
             original = read_region(store, shot, number, box)
         with timed("colour"):
@@ -201,6 +229,8 @@ def manipulate_track(
         with timed("blend"):
             plate = build_plate(linear_face.transpose(2, 0, 1), original, alignment[index], mask,
                                 settings.composite, device=device, origin=origin)
+        with timed("qc"):
+            meter.measure(index, box.as_tuple(), plate.rgba, plate.matte, original.pixels)
         with timed("encode"):
             data = encode_exr(plate.to_frame(label=f"frame {number}"), compression=settings.compression,
                               pixel_type=settings.pixel_type)
@@ -230,6 +260,8 @@ def manipulate_track(
             mask = torch.from_numpy(cond.face_masks[k]) if track.tracked[index] else None
             yield from emit(matte_filter.push(int(index), mask))
     yield from emit(matte_filter.flush())
+    if on_qc is not None:
+        on_qc(_shot_qc(track, expression, (i0, i1), wanted, meter, qc_thresholds))
 
 
 # ---------------------------------------------------------------------------- full-resolution edits
@@ -251,7 +283,8 @@ def _edit_track(store: Store, shot: Shot, track: ShotTrack, posed_track: ShotTra
                 conditioner: FaceConditioner, colour: ShotColour, settings: ReenactSettings,
                 span: tuple[int, int], device: str, progress: Callable[[int, int], None],
                 cancelled: Callable[[], bool], timed: StageTimes,
-                wanted: set[int] | None = None) -> Iterator[PlateOut]:
+                wanted: set[int] | None = None, on_qc: Callable[[ShotQc], None] | None = None,
+                qc_thresholds: QcThresholds | None = None) -> Iterator[PlateOut]:
     """Plates of the ``hybrid`` and ``warp`` modes: the plate warped at full resolution by the expression
     change (``conditioning.warp``), the neural face blended in only where the warp cannot explain the
     frame (hybrid; ``composite.edit``). The warp of a frame depends on that frame alone, so farm chunks
@@ -272,6 +305,7 @@ def _edit_track(store: Store, shot: Shot, track: ShotTrack, posed_track: ShotTra
     total = i1 - i0 + 1 if wanted is None else len(wanted)  # a frame list: plates of its frames only
     done = 0
     posed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    meter = QcMeter(i0, i1 - i0 + 1)
 
     def head_pair(index: int) -> tuple[np.ndarray, np.ndarray]:
         """The head posed with the tracked and with the new expression (plate px), posed BLOCK frames
@@ -300,14 +334,10 @@ def _edit_track(store: Store, shot: Shot, track: ShotTrack, posed_track: ShotTra
     def finish(index: int, mask: torch.Tensor | None) -> PlateOut:
         number = int(track.frames[index])
         face = faces.pop(index, None)
-        if not track.tracked[index]:
-            plate = empty_plate(frame_size, track.notes[index] or "untracked", origin=origin)
-            return PlateOut(number, False, plate.note, plate.data_window, plate.display_window, b"")
-        box = plate_box(alignment[index], resolution, frame_size, cfg)
-        if box.empty:
-            plate = empty_plate(frame_size, "the face is outside the frame; nothing to composite", tracked=True,
-                                origin=origin)
-            return PlateOut(number, False, plate.note, plate.data_window, plate.display_window, b"")
+        box = plate_box(alignment[index], resolution, frame_size, cfg) if track.tracked[index] else None
+        if box is None or box.empty:
+            meter.gap()
+            return no_plate(track, index, frame_size, origin)
         with timed("warp map"):
             if still[index]:
                 maps = WarpMaps.identity_maps(box.as_tuple())
@@ -328,6 +358,8 @@ def _edit_track(store: Store, shot: Shot, track: ShotTrack, posed_track: ShotTra
                                rendered=rendered, mask=mask, A=alignment[index], feather_px=cfg.feather_px,
                                levels=cfg.levels)
             plate = edit_plate(layers, frame_size, origin, neural_layer=hybrid)
+        with timed("qc"):
+            meter.measure(index, box.as_tuple(), plate.rgba, plate.matte, original.pixels)
         with timed("encode"):
             data = encode_exr(plate.to_frame(label=f"frame {number}"), compression=settings.compression,
                               pixel_type=settings.pixel_type, float_channels=plate.float_channels)
@@ -345,8 +377,7 @@ def _edit_track(store: Store, shot: Shot, track: ShotTrack, posed_track: ShotTra
             else:
                 faces.pop(index, None)
 
-    progress(0, total)
-    try:
+    def plates() -> Iterator[PlateOut]:
         if not hybrid:  # the warp alone: no conditioning, no renderer, no matte filter
             for index in range(i0, i1 + 1):
                 if cancelled():
@@ -371,5 +402,11 @@ def _edit_track(store: Store, shot: Shot, track: ShotTrack, posed_track: ShotTra
                 mask = torch.from_numpy(cond.face_masks[k]) if track.tracked[position] else None
                 yield from emit(matte_filter.push(int(position), mask))
         yield from emit(matte_filter.flush())
+
+    progress(0, total)
+    try:
+        yield from plates()
     finally:
         mapper.close()
+    if on_qc is not None:
+        on_qc(_shot_qc(track, expression, span, wanted, meter, qc_thresholds))

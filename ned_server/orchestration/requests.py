@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ned_server.composite.config import CompositeConfig
+from ned_server.composite.qc import ShotQc
 from ned_server.manipulator.controls import EmotionSettings
 from ned_server.manipulator.sliders import SliderCurve
 from ned_server.runtime.intake import Shot
@@ -81,6 +82,7 @@ class ManipulateDone:
     tracked_frames: int
     tracking_from_cache: bool
     seconds: dict[str, float] = field(default_factory=dict)  # per stage (manipulate.StageTimes)
+    qc: ShotQc | None = None  # the shot's quality control (composite.qc)
 
 
 @dataclass

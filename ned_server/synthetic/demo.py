@@ -11,7 +11,8 @@
    other, on the synthetic expression dataset as the tracker recovers it (or reuses it).
 4. Manipulate the shot to two emotions (render = hybrid: the plate warped at full resolution, the
    renderer's face only in the mouth and eyes), writing EXR face plates with their matte, STMap
-   and neural layers.
+   and neural layers, and each take's QC report (``shot_<emotion>.qc.json`` and ``.png``: speech
+   preservation, tracking, flicker).
 5. A contact sheet (original / emotion A / emotion B / A's STMap) is written as PNG, each plate
    merged over its original as a compositor's Merge(over) would.
 
@@ -40,12 +41,13 @@ import cv2
 import numpy as np
 import torch
 
-from ned_plugin.batch import empty_plate
 from ned_plugin.client import ConnectionSettings, NedClient, progress_info
 from ned_plugin.colour import Colour
 from ned_plugin.exr import Frame, Window, encode_exr, read_exr
+from ned_plugin.host.plates import empty_plate
 from ned_plugin.landmarks_io import read_landmarks
 from ned_plugin.parameters import parameter
+from ned_plugin.qc_files import write_report
 from ned_plugin.sequence import expand_pattern, find_sequence
 from ned_plugin.wire import pb
 from ned_server.domains import emotion_index
@@ -259,6 +261,7 @@ def run(cfg: DemoConfig) -> dict[str, object]:
             timings["train_models_s"] = time.perf_counter() - t
 
             outputs: dict[str, Path] = {}
+            qc_files: dict[str, Path] = {}
             for emotion in cfg.emotions:
                 t = time.perf_counter()
                 settings = pb.ManipulateSettings(shot_id=shot_ids["shot"], actor_id=actor, render="hybrid",
@@ -266,12 +269,16 @@ def run(cfg: DemoConfig) -> dict[str, object]:
                 out = cfg.out / emotion / f"shot_{emotion}.####.exr"
                 out.parent.mkdir(parents=True, exist_ok=True)
                 count = 0
-                for plate in client.manipulate(settings):
+                summaries: list[pb.ManipulateSummary] = []
+                for plate in client.manipulate(settings, on_summary=summaries.append):
                     Path(expand_pattern(str(out), plate.header.frame)).write_bytes(
                         plate.exr or _empty(plate.header))
                     count += 1
                 timings[f"manipulate_{emotion}_s"] = time.perf_counter() - t
                 outputs[emotion] = out
+                if summaries and summaries[-1].HasField("qc"):
+                    qc_files[emotion] = write_report(summaries[-1].qc, str(out))[0]
+                    say(f"{emotion}: {summaries[-1].qc.summary}")
                 say(f"{emotion}: {count} face plates -> {out.parent} in {timings[f'manipulate_{emotion}_s']:.1f} s")
     finally:
         server.stop()
@@ -281,7 +288,7 @@ def run(cfg: DemoConfig) -> dict[str, object]:
     say(f"done in {timings['total_s']:.0f} s (speech preservation default "
         f"{parameter('speech_preservation').default:g})")
     summary: dict[str, object] = {"outputs": {k: str(v) for k, v in outputs.items()}, "sheet": str(sheet),
-                                  "timings": timings}
+                                  "timings": timings, "qc": {k: str(v) for k, v in qc_files.items()}}
     (cfg.out / "demo.json").write_text(json.dumps(summary, indent=1))
     return summary
 

@@ -22,8 +22,10 @@ from .client import CancelToken, NedClient, TrackResult, progress_info
 from .files import write_bytes
 from .host.plates import empty_plate
 from .landmarks_io import read_landmarks
+from .parameters import parameter
 from .plate_files import PlateFiles
 from .preview import preview_settings
+from .qc_files import write_report
 from .sequence import (
     SequenceError,
     expand_pattern,
@@ -283,11 +285,14 @@ def manipulate_main(argv: list[str]) -> int:
     with NedClient(connection_from_args(args)) as client:
         if args.pattern and (args.send_frames or not args.shot_id):
             # with a list, the preroll frames that exist are sent too, so the server has the context it needs
-            seq = _context_frames(p, args.pattern, wanted, args.preroll if args.preroll is not None else 0)
+            preroll = int(parameter("preroll").default) if args.preroll is None else args.preroll
+            seq = _context_frames(p, args.pattern, wanted, preroll)
             settings.frame_count = len(seq)
             frames = _read_frames(seq)
+        summaries: list[pb.ManipulateSummary] = []
         try:
-            for plate in client.manipulate(settings, frames, progress_printer(args.progress), cancel):
+            for plate in client.manipulate(settings, frames, progress_printer(args.progress), cancel,
+                                           on_summary=summaries.append):
                 h = plate.header
                 if keep and h.frame not in keep:
                     continue  # a server that ignores output_frames: the list still holds
@@ -300,6 +305,12 @@ def manipulate_main(argv: list[str]) -> int:
             cancel.cancel()
             raise
     print(f"wrote {written} plates to {args.output}")
+    if summaries and summaries[-1].HasField("qc"):
+        qc = summaries[-1].qc
+        span = (args.preview, args.preview) if args.preview is not None else (wanted[0], wanted[-1]) if wanted else None
+        files = write_report(qc, args.output, span)
+        plot = "" if len(files) > 1 else " (no PNG plot: matplotlib is not installed here)"
+        print(f"{qc.summary}\nQC report: {', '.join(str(f) for f in files)}{plot}")
     return 0
 
 

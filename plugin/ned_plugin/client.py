@@ -380,17 +380,19 @@ class NedClient:
         on_progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
         chunk_bytes: int = MAX_CHUNK_BYTES,
+        on_summary: Callable[[pb.ManipulateSummary], None] | None = None,
     ) -> Iterator[Plate]:
-        """Face plates in frame order, as they arrive (send no frames when the shot is cached)."""
+        """Face plates in frame order, as they arrive (send no frames when the shot is cached).
+        ``on_summary`` receives the closing summary, with the shot's QC report (``summary.qc``)."""
         roots = self._in_place_roots(frames)
-        plates = self._manipulate(settings, frames, on_progress, cancel, chunk_bytes, roots)
+        plates = self._manipulate(settings, frames, on_progress, cancel, chunk_bytes, roots, on_summary)
         try:
             first = next(plates, None)  # a refused path comes before any plate: the shot is read first
         except NedClientError as exc:
             if not (roots and exc.in_place_refused):
                 raise
             log.warning("%s; sending the frames' bytes instead", exc)
-            plates = self._manipulate(settings, frames, on_progress, cancel, chunk_bytes, ())
+            plates = self._manipulate(settings, frames, on_progress, cancel, chunk_bytes, (), on_summary)
             first = next(plates, None)
         if first is not None:
             yield first
@@ -398,7 +400,8 @@ class NedClient:
 
     def _manipulate(self, settings: pb.ManipulateSettings, frames: FrameSource,
                     on_progress: ProgressCallback | None, cancel: CancelToken | None, chunk_bytes: int,
-                    roots: tuple[str, ...]) -> Iterator[Plate]:
+                    roots: tuple[str, ...],
+                    on_summary: Callable[[pb.ManipulateSummary], None] | None) -> Iterator[Plate]:
         requests = _stream(pb.ManipulateRequest(settings=settings), pb.ManipulateRequest, frames, chunk_bytes,
                            roots)
         assembler = FrameAssembler()
@@ -419,6 +422,8 @@ class NedClient:
                         raise NedClientError(f"frame {done[0]}: plate arrived without its header", "DATA_LOSS")
                     yield Plate(header, done[1])
                     header = None
+            elif kind == "summary" and on_summary:
+                on_summary(reply.summary)
         assembler.finish()
 
     def extract_style(

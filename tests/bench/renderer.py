@@ -13,7 +13,11 @@ the conditioning drawn by ``conditioning.shot.FaceConditioner`` (GLSL, headless 
 shots of the same actor (other motion, same emotions) frame by frame and reports the paper's
 self-reenactment metrics, APD, FAPD and mouth-APD (0-255 units; the mouth window is 72 px at 256,
 18 px at 64), against the trivial baseline of the mean training face pasted into each frame's
-face mask, with their ratios (lower is better; below 1 beats the baseline).
+face mask, with their ratios (lower is better; below 1 beats the baseline). Where dlib's
+face-recognition ResNet is installed (optional: ``pip install dlib-bin face-recognition-models``,
+see ``renderer.fid``), also the paper's FID on face-recognition features of the held-out frames
+against the rendered ones (and against the mean-face baseline); without it the figure is skipped
+with the reason printed.
 
 Also: the largest difference between a chunk rendered with each preroll and the same frames of a
 full run (on a held-out shot); frames/s of the bridge itself at 256x256 (FLAME, conditioning
@@ -42,6 +46,7 @@ from ned_server.face3d.landmark_embedding import load_flame_masks  # noqa: E402
 from ned_server.renderer import checkpoint as ckpt_io  # noqa: E402
 from ned_server.renderer.config import RendererConfig, TrainConfig, paper_config, tiny_config  # noqa: E402
 from ned_server.renderer.dataset import ActorClip  # noqa: E402
+from ned_server.renderer.fid import face_feature_extractor, frechet_distance  # noqa: E402
 from ned_server.renderer.inference import FaceRenderer, chunk_difference  # noqa: E402
 from ned_server.renderer.metrics import all_metrics  # noqa: E402
 from ned_server.renderer.networks import build_generator  # noqa: E402
@@ -132,9 +137,13 @@ def main() -> int:
     mean_face = np.concatenate([c.frames for c in train]).mean(0)
     ours: dict[str, list[float]] = {}
     base: dict[str, list[float]] = {}
+    composites: dict[str, list[np.ndarray]] = {"real": [], "renderer": [], "mean_face": []}
     for clip in test:
         m = clip.masks[:, None]
         gen = renderer.render_sequence(clip.conditioning, clip.masks)
+        composites["real"].append(clip.frames)
+        composites["renderer"].append(gen * m + clip.frames * (1 - m))
+        composites["mean_face"].append(mean_face * m + clip.frames * (1 - m))
         for k, v in all_metrics(clip.frames, gen * m + clip.frames * (1 - m), clip.masks,
                                 clip.mouth_centres).items():
             ours.setdefault(k, []).append(v)
@@ -146,6 +155,17 @@ def main() -> int:
     preroll = renderer.config.preroll
     chunk = chunk_difference(renderer, test[0].conditioning, test[0].masks, test_frames // 2,
                              prerolls=(0, 2, 4, preroll))
+
+    fid_figures: dict[str, float | str] = {}
+    extract, fid_network = face_feature_extractor()
+    if extract is None:
+        print(f"FID skipped: {fid_network}", flush=True)
+    else:
+        feats = {k: extract(np.concatenate(v).transpose(0, 2, 3, 1)) for k, v in composites.items()}
+        fid_r = frechet_distance(feats["real"], feats["renderer"])
+        fid_b = frechet_distance(feats["real"], feats["mean_face"])
+        fid_figures = {"FID_network": fid_network.split(" (")[0], "FID_renderer": round(fid_r, 4),
+                       "FID_mean_face": round(fid_b, 4), "FID_ratio_vs_mean_face": round(fid_r / max(fid_b, 1e-12), 3)}
 
     print("timing the bridge and the generators at 256x256 ...", flush=True)
     with FaceConditioner(actor.flame, masks, resolution=256) as conditioner256:
@@ -173,6 +193,7 @@ def main() -> int:
         "mouth_APD_renderer": round(o["mouth_APD"], 2),
         "mouth_APD_mean_face": round(b["mouth_APD"], 2),
         "mouth_APD_ratio_vs_mean_face": round(o["mouth_APD"] / b["mouth_APD"], 3),
+        **fid_figures,
         "chunk_max_diff_preroll_0": f"{chunk[0]:.2e}",
         "chunk_max_diff_preroll_2": f"{chunk[2]:.2e}",
         "chunk_max_diff_preroll_4": f"{chunk[4]:.2e}",

@@ -78,6 +78,7 @@ class FakeNed(rpc.NedServicer):
         self.actors = list(actors)
         self.untracked = set(untracked)
         self.delay_s = delay_s  # per frame, so a test can cancel mid-stream
+        self.qc_speech = 0.97  # the speech preservation the closing QC report states
         self.honour_output_frames = True  # False: an older server that returns every frame of the range
         self.fail: dict[str, tuple[grpc.StatusCode, str]] = {}  # RPC name -> status to answer with
         self.shots: dict[str, dict[int, Window]] = {}
@@ -199,6 +200,15 @@ class FakeNed(rpc.NedServicer):
             for chunk in split_frame(n, data, 700):
                 yield pb.ManipulateReply(chunk=chunk)
         yield pb.ManipulateReply(progress=pb.Progress(stage="render", done=len(numbers), total=len(numbers)))
+        ok = self.qc_speech >= 0.9
+        qc = pb.QcReport(status="pass" if ok else "warn", speech_correlation=self.qc_speech, flicker_ratio=1.0,
+                         summary=f"QC {'pass' if ok else 'warn'}: speech {self.qc_speech:.2f}")
+        qc.checks.add(name="speech_correlation", value=self.qc_speech, threshold=0.9, passed=ok,
+                      message=f"speech preservation {self.qc_speech:.2f} is under 0.9")
+        for n in numbers:
+            qc.frames.add(frame=n, tracked=n not in self.untracked, jaw_original=0.1, jaw_edited=0.1)
+        yield pb.ManipulateReply(summary=pb.ManipulateSummary(shot_id=settings.shot_id, frames=len(numbers),
+                                                              qc=qc))
 
     def ExtractStyle(self, requests, context):  # type: ignore[no-untyped-def]
         self._check("ExtractStyle", context)

@@ -1,11 +1,12 @@
 """Shape and expression blend shapes of the procedural head.
 
-Expression components 0..12 are the named facial actions of ``ned_server.synthetic.semantics``
-(smile = 0 ... blink = 12), each a localized displacement field at the scale FLAME coefficients
-use (a weight of about 2 is a strong, clearly visible action; blink 1.0 closes the eyes).
+Expression components 0..14 are the named facial actions of ``ned_server.synthetic.semantics``
+(smile = 0 ... blink = 12, then the one-sided smile_asym = 13 and brow_asym = 14), each a localized
+displacement field at the scale FLAME coefficients use (a weight of about 2 is a strong, clearly
+visible action; blink 1.0 closes the eyes).
 Eyelid actions slide the lid skin over the eyeball by re-evaluating the skin surface at moved
 frontal positions; lip actions move the upper and lower lips apart or together (the slit is a
-cut in the mesh). Components 13.. are smooth random low-energy deformations.
+cut in the mesh). Components 15.. are smooth random low-energy deformations.
 
 Shape components 0..13 are named identity traits (head width, face length, jaw width, chin, nose,
 brows, cheekbones, eye spacing, lips, forehead, face depth, head height and depth); 14.. are smooth
@@ -267,6 +268,19 @@ def _blink(c: _Context) -> np.ndarray:
     return c.lid_slide(dy)
 
 
+def _one_sided(c: _Context, field: np.ndarray) -> np.ndarray:
+    """A symmetric field made one-sided: the actor's left side (+x) moves with it, the right against it."""
+    return field * np.tanh(c.p[:, 0] / 0.01)[:, None]
+
+
+def _smile_asym(c: _Context) -> np.ndarray:
+    return _one_sided(c, _smile(c))
+
+
+def _brow_asym(c: _Context) -> np.ndarray:
+    return _one_sided(c, _brow_raise(c))
+
+
 EXPRESSION_FIELDS: dict[str, Callable[[_Context], np.ndarray]] = {
     "smile": _smile,
     "frown_mouth": _frown_mouth,
@@ -281,6 +295,8 @@ EXPRESSION_FIELDS: dict[str, Callable[[_Context], np.ndarray]] = {
     "inner_brow_raise": _inner_brow_raise,
     "cheek_puff": _cheek_puff,
     "blink": _blink,
+    "smile_asym": _smile_asym,
+    "brow_asym": _brow_asym,
 }
 
 

@@ -223,6 +223,8 @@ class NED_OT_render(_StripOperator):
             strip_name, with_matte = strip.name, settings.add_matte
 
             def finish(scene: bpy.types.Scene, result: Any) -> str:
+                scene.ned_vse.qc_summary = result.qc.summary if result.qc is not None else ""
+                scene.ned_vse.qc_warnings = "\n".join(result.qc_warnings)
                 source = strips._strips(scene).get(strip_name)
                 if source is None:
                     return f"{result.summary()} (the source strip is gone: plates are in {Path(result.output).parent})"

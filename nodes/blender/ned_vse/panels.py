@@ -64,6 +64,11 @@ class NED_PT_director(bpy.types.Panel):
             row.operator("ned.cancel", text="", icon="CANCEL")
         elif settings.status:
             layout.label(text=settings.status, icon="ERROR" if settings.last_error else "CHECKMARK")
+        if settings.qc_summary and not runner.busy(scene):
+            qc = layout.box()
+            qc.label(text=settings.qc_summary.split(";")[0], icon="ERROR" if settings.qc_warnings else "CHECKMARK")
+            for line in settings.qc_warnings.splitlines():
+                qc.label(text=line, icon="DOT")
 
 
 def register() -> None:

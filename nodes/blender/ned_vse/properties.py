@@ -78,6 +78,8 @@ class NedSettings(bpy.types.PropertyGroup):
     progress: FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR", options={"SKIP_SAVE"})  # type: ignore[valid-type]
     status: StringProperty(default="")  # type: ignore[valid-type]
     last_error: StringProperty(default="")  # type: ignore[valid-type]
+    qc_summary: StringProperty(default="")  # type: ignore[valid-type]  # the last render's QC line
+    qc_warnings: StringProperty(default="")  # type: ignore[valid-type]  # its warnings, one per line
     result_strip: StringProperty(default="")  # type: ignore[valid-type]
 
 

@@ -243,6 +243,10 @@ def finish_render(node: Any, result: plates.RenderResult) -> None:
     use_stmap = "use_stmap" in nuke_api.knob_names(node) and bool(nuke_api.get(node, "use_stmap"))
     nuke_api.show_plates(node, result.output, result.first, result.last, colour(node).space, use_stmap=use_stmap)
     nuke_api.set_value(node, "status", result.summary())
+    if result.qc is not None:
+        nuke_api.set_value(node, "qc", result.qc.summary)
+    if result.speech_warning:  # the one QC figure that makes plates unusable for a talking shot
+        nuke_api.message(f"{node.name()}: {result.speech_warning}")
 
 
 def prepare_preview(node: Any) -> RenderPlan:

@@ -71,6 +71,7 @@ FIXED: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("button", "render", "Render", {"command": _button("render"), "startline": False,
                                     "tooltip": "render the face plates and merge them over the input"}),
     ("text", "status", "status", {"value": ""}),
+    ("text", "qc", "QC", {"value": ""}),  # the last render's QC summary (speech preservation, tracking, flicker)
 )
 TABS = {"emotion": "Emotion", "mix": "Emotion", "sliders": "Face", "matte": "Matte", "output": "Matte"}
 

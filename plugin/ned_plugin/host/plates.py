@@ -25,6 +25,8 @@ from ..client import (
 )
 from ..exr import Frame, Window, decode_exr, encode_exr
 from ..files import write_bytes
+from ..parameters import parameter
+from ..qc_files import write_report
 from ..sequence import expand_pattern
 from ..wire import pb
 from .messages import HostError
@@ -119,6 +121,20 @@ class RenderResult:
     tracked: int
     untracked: list[tuple[int, str]]
     matte_files: list[tuple[int, Path]] = field(default_factory=list)
+    qc: pb.QcReport | None = None  # the server's QC report of the shot (ned_server.composite.qc)
+    qc_files: list[Path] = field(default_factory=list)  # where it was written (qc_files.write_report)
+
+    @property
+    def qc_warnings(self) -> list[str]:
+        """The messages of the QC checks that warn (empty when all pass or there is no report)."""
+        return [c.message for c in self.qc.checks if not c.passed] if self.qc is not None else []
+
+    @property
+    def speech_warning(self) -> str:
+        """The speech-preservation warning, or "" when the edited mouth follows the original's."""
+        if self.qc is None:
+            return ""
+        return next((c.message for c in self.qc.checks if c.name == "speech_correlation" and not c.passed), "")
 
     @property
     def first(self) -> int:
@@ -133,12 +149,14 @@ class RenderResult:
         if self.untracked:
             frames = ", ".join(str(f) for f, _ in self.untracked[:8]) + ("..." if len(self.untracked) > 8 else "")
             text += f"; no face on frame(s) {frames}: {self.untracked[0][1] or 'untracked'}"
+        if self.qc is not None:
+            text += f"; {self.qc.summary}"
         return text
 
 
 def _frames_to_send(job: RenderJob) -> list[tuple[int, Path]]:
     rng = job.settings.range
-    preroll = job.settings.preroll if job.settings.HasField("preroll") else 0
+    preroll = job.settings.preroll if job.settings.HasField("preroll") else int(parameter("preroll").default)
     lo = rng.first - max(preroll, 0) if rng.first or rng.last else None
     hi = rng.last if rng.first or rng.last else None
     return [(n, p) for n, p in job.frames if (lo is None or n >= lo) and (hi is None or n <= hi)]
@@ -175,8 +193,13 @@ def render_shot(job: RenderJob, on_progress: ProgressCallback | None = None,
                 settings.frame_count = len(sending)
                 frames = read_frames(sending, cancel)
             result = RenderResult(job.output, [], 0, [])
+
+            def keep_qc(summary: pb.ManipulateSummary, result: RenderResult = result) -> None:
+                if summary.HasField("qc"):
+                    result.qc = summary.qc
+
             try:
-                for plate in client.manipulate(settings, frames, on_progress, cancel):
+                for plate in client.manipulate(settings, frames, on_progress, cancel, on_summary=keep_qc):
                     h = plate.header
                     if wanted and h.frame not in wanted:
                         continue  # a server that ignores output_frames: the list still holds
@@ -204,5 +227,7 @@ def render_shot(job: RenderJob, on_progress: ProgressCallback | None = None,
                 raise CallCancelled("cancelled: stopped by the artist", "CANCELLED")
             if not result.files:
                 raise HostError("the server returned no plates for this frame range")
+            if result.qc is not None:
+                result.qc_files = write_report(result.qc, job.output, (result.first, result.last))
             return result
     raise AssertionError("unreachable")

@@ -394,16 +394,72 @@ class PlateHeader(_message.Message):
     def __init__(self, frame: _Optional[int] = ..., tracked: _Optional[bool] = ..., note: _Optional[str] = ..., data_window: _Optional[_Union[_frames_pb2.Window, _Mapping]] = ..., display_window: _Optional[_Union[_frames_pb2.Window, _Mapping]] = ...) -> None: ...
 
 class ManipulateSummary(_message.Message):
-    __slots__ = ("shot_id", "frames", "tracked_frames", "tracking_from_cache")
+    __slots__ = ("shot_id", "frames", "tracked_frames", "tracking_from_cache", "qc")
     SHOT_ID_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     TRACKED_FRAMES_FIELD_NUMBER: _ClassVar[int]
     TRACKING_FROM_CACHE_FIELD_NUMBER: _ClassVar[int]
+    QC_FIELD_NUMBER: _ClassVar[int]
     shot_id: str
     frames: int
     tracked_frames: int
     tracking_from_cache: bool
-    def __init__(self, shot_id: _Optional[str] = ..., frames: _Optional[int] = ..., tracked_frames: _Optional[int] = ..., tracking_from_cache: _Optional[bool] = ...) -> None: ...
+    qc: QcReport
+    def __init__(self, shot_id: _Optional[str] = ..., frames: _Optional[int] = ..., tracked_frames: _Optional[int] = ..., tracking_from_cache: _Optional[bool] = ..., qc: _Optional[_Union[QcReport, _Mapping]] = ...) -> None: ...
+
+class QcCheck(_message.Message):
+    __slots__ = ("name", "value", "threshold", "passed", "message")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    PASSED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: float
+    threshold: float
+    passed: bool
+    message: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ..., threshold: _Optional[float] = ..., passed: _Optional[bool] = ..., message: _Optional[str] = ...) -> None: ...
+
+class QcFrame(_message.Message):
+    __slots__ = ("frame", "tracked", "fit_error_px", "fit_error", "confidence", "jaw_original", "jaw_edited", "expression_change", "flicker_plate", "flicker_original")
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    TRACKED_FIELD_NUMBER: _ClassVar[int]
+    FIT_ERROR_PX_FIELD_NUMBER: _ClassVar[int]
+    FIT_ERROR_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    JAW_ORIGINAL_FIELD_NUMBER: _ClassVar[int]
+    JAW_EDITED_FIELD_NUMBER: _ClassVar[int]
+    EXPRESSION_CHANGE_FIELD_NUMBER: _ClassVar[int]
+    FLICKER_PLATE_FIELD_NUMBER: _ClassVar[int]
+    FLICKER_ORIGINAL_FIELD_NUMBER: _ClassVar[int]
+    frame: int
+    tracked: bool
+    fit_error_px: float
+    fit_error: float
+    confidence: float
+    jaw_original: float
+    jaw_edited: float
+    expression_change: float
+    flicker_plate: float
+    flicker_original: float
+    def __init__(self, frame: _Optional[int] = ..., tracked: _Optional[bool] = ..., fit_error_px: _Optional[float] = ..., fit_error: _Optional[float] = ..., confidence: _Optional[float] = ..., jaw_original: _Optional[float] = ..., jaw_edited: _Optional[float] = ..., expression_change: _Optional[float] = ..., flicker_plate: _Optional[float] = ..., flicker_original: _Optional[float] = ...) -> None: ...
+
+class QcReport(_message.Message):
+    __slots__ = ("status", "summary", "speech_correlation", "flicker_ratio", "checks", "frames")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    SPEECH_CORRELATION_FIELD_NUMBER: _ClassVar[int]
+    FLICKER_RATIO_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    summary: str
+    speech_correlation: float
+    flicker_ratio: float
+    checks: _containers.RepeatedCompositeFieldContainer[QcCheck]
+    frames: _containers.RepeatedCompositeFieldContainer[QcFrame]
+    def __init__(self, status: _Optional[str] = ..., summary: _Optional[str] = ..., speech_correlation: _Optional[float] = ..., flicker_ratio: _Optional[float] = ..., checks: _Optional[_Iterable[_Union[QcCheck, _Mapping]]] = ..., frames: _Optional[_Iterable[_Union[QcFrame, _Mapping]]] = ...) -> None: ...
 
 class ManipulateReply(_message.Message):
     __slots__ = ("progress", "plate", "chunk", "summary")
