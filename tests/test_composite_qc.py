@@ -72,6 +72,29 @@ def test_a_still_jaw_is_not_measured_rather_than_failed():
     assert math.isnan(correlation(np.ones(5), np.arange(5)))
 
 
+def test_an_edit_that_stops_the_speaking_mouth_scores_zero_and_warns():
+    a = arrays()
+    a["edited51"][:, 0] = 0.0  # the original speaks, the edit's jaw is shut on every frame
+    qc = shot_qc(**a)
+    speech = next(c for c in qc.checks if c.name == "speech_correlation")
+    assert speech.value == 0.0 and not speech.passed and qc.status == "warn"
+
+
+def test_the_mouth_opening_is_the_speech_measure_when_given():
+    a = arrays()
+    t = np.arange(T)
+    mouth = 0.2 + 0.1 * np.sin(t / 2.0)
+    # The jaw follows exactly, but the lips the expression moves do not: the mouth measure sees it.
+    qc = shot_qc(**a, mouth_original=mouth, mouth_edited=np.roll(mouth, 7))
+    assert qc.speech_correlation == pytest.approx(correlation(mouth, np.roll(mouth, 7)))
+    assert qc.speech_correlation < 0.5 and qc.status == "warn"
+    assert np.allclose(qc.mouth_original, mouth) and np.allclose(qc.jaw_edited, a["edited51"][:, 0])
+    # Without it (a model without a landmark embedding) the jaw rotation is the measure.
+    assert np.isnan(shot_qc(**a).mouth_original).all() and shot_qc(**a).speech_correlation == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="mouth openings"):
+        shot_qc(**a, mouth_original=mouth[:5], mouth_edited=mouth)
+
+
 def test_flicker_thresholds_and_custom_limits():
     a = arrays()
     a["flicker_plate"] = np.full(T, 0.03)
@@ -104,6 +127,7 @@ def test_the_report_travels_as_a_message_and_lands_as_json_and_a_plot(tmp_path: 
     message = qc_report(qc)
     assert message.status == qc.status and len(message.frames) == T and len(message.checks) == len(qc.checks)
     assert message.frames[3].jaw_edited == pytest.approx(qc.jaw_edited[3])
+    assert math.isnan(message.frames[3].mouth_edited)  # not measured here: NaN, not a made-up 0
     assert math.isnan(message.frames[0].fit_error_px)  # untracked: NaN on the wire, null in the file
     files = write_report(message, str(tmp_path / "out" / "sh010_happy.####.exr"), (1001, 1040))
     assert files[0] == tmp_path / "out" / "sh010_happy.1001-1040.qc.json"

@@ -10,9 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
+from ned_plugin.colour import Colour
 from ned_plugin.exr import read_exr
 from ned_plugin.sequence import expand_pattern, find_sequence
 from ned_server.synthetic.demo import DemoConfig, demo_main, run
+from ned_server.tracking.config import TrackingConfig
+from ned_server.tracking.landmarkers import make_detector
+from tests.edit_measures import composite, detect_all, measure_edit
 
 FRAMES = 6
 SIZE = 128
@@ -60,17 +64,49 @@ def test_demo_writes_each_take_s_qc_report(demo) -> None:
         assert [f["frame"] for f in frames] == list(range(1001, 1001 + FRAMES)) and all(f["tracked"] for f in frames)
         assert report["status"] in ("pass", "warn") and {c["name"] for c in report["checks"]} >= {
             "speech_correlation", "confidence", "untracked_share", "flicker_ratio"}
-        # The speech figure is the correlation of its own per-frame jaw columns, and the speech check
-        # warns exactly when it is under the threshold. (These small settings - a 1-epoch tiny
-        # manipulator, 6 frames - measured 0.47: the QC's warning is the right answer there.)
-        jaw_o = np.array([f["jaw_original"] for f in frames])
-        jaw_e = np.array([f["jaw_edited"] for f in frames])
-        assert np.corrcoef(jaw_o, jaw_e)[0, 1] == pytest.approx(report["speech_correlation"], abs=1e-4)
+        # The speech figure is the correlation of its own per-frame mouth columns (the inner lips of
+        # the fitted face, original and edited), and the speech check warns exactly when it is under
+        # the threshold.
+        mouth_o = np.array([f["mouth_original"] for f in frames])
+        mouth_e = np.array([f["mouth_edited"] for f in frames])
+        assert np.corrcoef(mouth_o, mouth_e)[0, 1] == pytest.approx(report["speech_correlation"], abs=1e-4)
         speech = next(c for c in report["checks"] if c["name"] == "speech_correlation")
         assert speech["passed"] == (report["speech_correlation"] >= speech["threshold"])
         assert speech["passed"] or (report["status"] == "warn" and speech["message"] in report["summary"])
         assert all(f["expression_change"] > 0 for f in frames)  # the emotion was changed
         assert all(f["confidence"] > 0.5 for f in frames)  # landmarks given: the fit is tight
+
+
+def test_demo_takes_move_the_mouth_corners_the_emotion_s_way(demo) -> None:
+    """Measured on what a compositor gets: each take's plates merged over the shot and re-tracked by the
+    server's own landmarker (dlib offline), against the original frames tracked the same way."""
+    cfg, summary = demo
+    detector, _ = make_detector(TrackingConfig().detection)
+    colour = Colour()
+    numbers = range(1001, 1001 + FRAMES)
+    linear = [read_exr(cfg.out / "plates" / f"shot.{n}.exr").full_frame(0.0)[..., :3].astype(np.float32)
+              for n in numbers]
+    original, found = detect_all(detector, [colour.to_network(x) for x in linear])
+    assert found.all()
+    takes = {}
+    for emotion in cfg.emotions:
+        pattern = summary["outputs"][emotion]
+        composites = [colour.to_network(composite(Path(expand_pattern(pattern, n)).read_bytes(), x))
+                      for n, x in zip(numbers, linear, strict=True)]
+        takes[emotion] = measure_edit(original, found, *detect_all(detector, composites))
+        assert takes[emotion].frames_compared == FRAMES, (emotion, takes[emotion])
+    happy, sad = takes["happy"], takes["sad"]
+    # Happy raises the mouth corners and widens the mouth, sad lowers and narrows them (measured with
+    # these settings over two runs: corners +0.049, +0.054 / -0.028, -0.139 IOD; width +0.070, +0.082 /
+    # -0.030, -0.098 IOD).
+    assert happy.corner_height_change > 0.01 and sad.corner_height_change < 0.0, takes
+    assert happy.corner_height_change - sad.corner_height_change > 0.03, takes
+    assert happy.mouth_width_change > 0.0 > sad.mouth_width_change, takes
+    # Whether the output's inner lips follow the speech is not asserted here: the 6-iteration renderer
+    # paints the mouth the hybrid mode takes from it as a blur, where the landmarker's lip points are
+    # its shape prior (measured 0.98 / 0.80 in one run, 0.98 / -0.11 in the next). The speech is checked
+    # on the fitted face by the QC report (above) and on the output by tests/bench/real_footage.py.
+    assert all(np.isfinite(t.speech_correlation) for t in takes.values()), takes
 
 
 def test_demo_contact_sheet_has_a_row_per_picked_frame_and_a_column_per_take(demo) -> None:

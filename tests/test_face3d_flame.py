@@ -21,6 +21,7 @@ from ned_server.face3d.landmark_embedding import (
     load_landmark_embedding,
 )
 from ned_server.face3d.model_file import load_flame_model
+from ned_server.face3d.mouth import mouth_opening
 from ned_server.face3d.safe_pickle import FlameAssetError, UnsafePickleError, safe_load_npy, safe_loads
 from ned_server.synthetic.flame_assets import make_tiny_flame_assets, tiny_flame
 from ned_server.synthetic.procedural import features as ft
@@ -262,3 +263,14 @@ def test_loader_explains_bad_files(tmp_path):
     trunc.write_bytes(pickle.dumps({"a": np.zeros(100)})[:50])
     with pytest.raises(FlameAssetError, match="not a readable pickle"):
         load_flame_model(trunc)
+
+
+def test_the_mouth_opening_follows_the_jaw_and_ignores_identity(flame, assets):
+    e = np.zeros((3, 51), np.float32)
+    e[:, 0] = [0.0, 0.1, 0.2]  # the jaw opens
+    shut, half, open_ = mouth_opening(flame, np.zeros(flame.n_shape), e)
+    assert shut < half < open_
+    other = mouth_opening(flame, np.zeros(flame.n_shape) + 0.5, e)
+    assert np.allclose(other, [shut, half, open_], atol=0.05 * (open_ - shut) + 1e-4)
+    assert mouth_opening(FlameLayer(assets.model), np.zeros(flame.n_shape), e) is None  # no landmark embedding
+    assert mouth_opening(flame, np.zeros(flame.n_shape), e[:0]).shape == (0,)

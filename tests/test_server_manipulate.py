@@ -115,9 +115,12 @@ def test_the_summary_carries_the_shot_s_qc_report(client, tracked):
     assert set(checks) == {"speech_correlation", "confidence", "untracked_share", "flicker_ratio"}
     assert checks["untracked_share"].value == pytest.approx(0.1) and not checks["untracked_share"].passed
     assert qc.status == "warn" and checks["untracked_share"].message in qc.summary
-    jaw_o = np.array([f.jaw_original for f in kept])
-    jaw_e = np.array([f.jaw_edited for f in kept])
-    assert qc.speech_correlation == pytest.approx(np.corrcoef(jaw_o, jaw_e)[0, 1], abs=1e-5)
+    # The speech figure: the mouth opening of the fitted face, original against edited (the float32
+    # columns on the wire round it a little).
+    mouth_o = np.array([f.mouth_original for f in kept])
+    mouth_e = np.array([f.mouth_edited for f in kept])
+    assert np.isfinite(mouth_o).all() and mouth_o.std() > 0
+    assert qc.speech_correlation == pytest.approx(np.corrcoef(mouth_o, mouth_e)[0, 1], abs=1e-4)
 
 
 def test_results_are_repeatable_emotion_dependent_and_chunks_equal_a_full_run(client, tracked):

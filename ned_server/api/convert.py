@@ -182,6 +182,7 @@ def qc_report(qc: ShotQc) -> pb.QcReport:
     for i, frame in enumerate(qc.frames):
         report.frames.add(frame=int(frame), tracked=bool(qc.tracked[i]), fit_error_px=qc.fit_error_px[i],
                           fit_error=qc.fit_error[i], confidence=qc.confidence[i], jaw_original=qc.jaw_original[i],
-                          jaw_edited=qc.jaw_edited[i], expression_change=qc.expression_change[i],
+                          jaw_edited=qc.jaw_edited[i], mouth_original=qc.mouth_original[i],
+                          mouth_edited=qc.mouth_edited[i], expression_change=qc.expression_change[i],
                           flicker_plate=qc.flicker_plate[i], flicker_original=qc.flicker_original[i])
     return report

@@ -6,8 +6,11 @@ the tracking was weak; this module does, from plain arrays the Manipulate call a
 * tracking, per frame: the landmark reprojection error of the 3D fit (``ShotTrack.fit_error``, in
   plate pixels, and relative to the face's size), a confidence made from it, and the untracked
   frames;
-* speech preservation: the jaw opening of the original and of the edited expressions, and their
-  Pearson correlation over the shot's tracked frames (the NED speech-preserving loss's own measure);
+* speech preservation: the mouth opening of the original and of the edited face, and their Pearson
+  correlation over the shot's tracked frames. The opening is the inner lips' gap on the fitted face
+  (``face3d.mouth``), as a landmarker re-tracking the output would measure it: the jaw rotation alone
+  (NED's speech-preserving loss) misses the lips the expression coefficients part, press or stretch.
+  Without a landmark embedding in the model the jaw rotation is the measure. Both are reported;
 * the expression change per frame (mean absolute change of the 51-d expression vector);
 * temporal flicker: per frame the mean absolute change from the previous frame of the composite
   (plate over original) and of the original itself, over the face (weighted by the matte); their
@@ -34,7 +37,7 @@ CONFIDENCE_HALF = 0.02  # relative fit error at which the confidence is 0.5
 class QcThresholds:
     """Where a check turns from pass to warn (each has a ``*_warn`` name in the report)."""
 
-    speech_correlation: float = 0.9  # warn below: the edited jaw does not follow the original's
+    speech_correlation: float = 0.9  # warn below: the edited mouth does not follow the original's
     confidence: float = 0.5  # warn when the shot's lowest tracked-frame confidence is below
     untracked_share: float = 0.05  # warn when more of the range than this is untracked
     flicker_ratio: float = 1.5  # warn when the composite flickers this much more than the original
@@ -60,6 +63,8 @@ class ShotQc:
     confidence: np.ndarray
     jaw_original: np.ndarray
     jaw_edited: np.ndarray
+    mouth_original: np.ndarray  # inner-lip opening / IOD; NaN where not measured (no landmark embedding)
+    mouth_edited: np.ndarray
     expression_change: np.ndarray
     flicker_plate: np.ndarray  # NaN where there is no previous tracked frame to compare with
     flicker_original: np.ndarray
@@ -103,6 +108,8 @@ class ShotQc:
                 "confidence": floats(self.confidence),
                 "jaw_original": floats(self.jaw_original),
                 "jaw_edited": floats(self.jaw_edited),
+                "mouth_original": floats(self.mouth_original),
+                "mouth_edited": floats(self.mouth_edited),
                 "expression_change": floats(self.expression_change),
                 "flicker_plate": floats(self.flicker_plate),
                 "flicker_original": floats(self.flicker_original),
@@ -190,11 +197,14 @@ def shot_qc(
     flicker_plate: np.ndarray,
     flicker_original: np.ndarray,
     thresholds: QcThresholds | None = None,
+    mouth_original: np.ndarray | None = None,
+    mouth_edited: np.ndarray | None = None,
 ) -> ShotQc:
     """The QC report of the returned frames (every array indexed like ``frames``).
 
     ``original51`` / ``edited51``: (T, 51) expression vectors (jaw opening first) as tracked and as
-    rendered; ``flicker_*``: from ``FlickerMeter`` (NaN where not measured)."""
+    rendered; ``flicker_*``: from ``FlickerMeter`` (NaN where not measured); ``mouth_*``: (T,) mouth
+    openings (``face3d.mouth.mouth_opening``), the speech measure when given, else the jaw rotation."""
     th = thresholds or QcThresholds()
     n = len(frames)
     tracked = np.asarray(tracked, dtype=bool)
@@ -212,7 +222,16 @@ def shot_qc(
     confidence = np.where(tracked, confidence, 0.0)
     change = np.abs(edited51 - original51).mean(axis=1)
     jaw_o, jaw_e = original51[:, 0], edited51[:, 0]
-    speech = correlation(jaw_o[tracked], jaw_e[tracked])
+    nan = np.full(n, np.nan)
+    mouth_o = nan if mouth_original is None else np.asarray(mouth_original, np.float64)
+    mouth_e = nan if mouth_edited is None else np.asarray(mouth_edited, np.float64)
+    if len(mouth_o) != n or len(mouth_e) != n:
+        raise ValueError(f"shot_qc: the mouth openings have {len(mouth_o)} and {len(mouth_e)} rows for {n} frames")
+    by_mouth = bool(np.isfinite(mouth_o[tracked]).all() and np.isfinite(mouth_e[tracked]).all()) and tracked.any()
+    speech_o, speech_e = (mouth_o, mouth_e) if by_mouth else (jaw_o, jaw_e)
+    speech = correlation(speech_o[tracked], speech_e[tracked])
+    if not np.isfinite(speech) and tracked.sum() >= 3 and np.ptp(speech_o[tracked]) > 1e-6:
+        speech = 0.0  # the original speaks and the edit holds still: the speech is lost, not unmeasured
     fp, fo = np.asarray(flicker_plate, np.float64), np.asarray(flicker_original, np.float64)
     both = np.isfinite(fp) & np.isfinite(fo)
     flicker = float(fp[both].sum() / fo[both].sum()) if both.any() and fo[both].sum() > 1e-9 else float("nan")
@@ -224,7 +243,7 @@ def shot_qc(
                               "mouth does not follow the original's speech; raise speech preservation"))
     else:
         checks.append(QcCheck("speech_correlation", float("nan"), th.speech_correlation, True,
-                              "speech not measured: the jaw does not move in the tracked frames"))
+                              "speech not measured: the mouth does not move in the tracked frames"))
     low = float(confidence[tracked].min()) if tracked.any() else float("nan")
     checks.append(QcCheck("confidence", low, th.confidence, bool(tracked.any()) and low >= th.confidence,
                           f"tracking confidence falls to {_fmt(low)} (frame "
@@ -236,7 +255,8 @@ def shot_qc(
     checks.append(QcCheck("flicker_ratio", flicker, th.flicker_ratio,
                           not np.isfinite(flicker) or flicker <= th.flicker_ratio,
                           f"the edited face flickers x{_fmt(flicker)} the original's frame-to-frame change"))
-    return ShotQc(np.asarray(frames, np.int64), tracked, fit_px, rel, confidence, jaw_o, jaw_e, change, fp, fo,
+    return ShotQc(np.asarray(frames, np.int64), tracked, fit_px, rel, confidence, jaw_o, jaw_e, mouth_o, mouth_e,
+                  change, fp, fo,
                   speech, flicker, checks)
 
 

@@ -41,6 +41,8 @@ from ned_server.composite.qc import QcMeter, QcThresholds, ShotQc, shot_qc
 from ned_server.conditioning.shot import FaceConditioner, crop_matrices
 from ned_server.conditioning.warp import WarpMapper, WarpMaps
 from ned_server.errors import Cancelled, InvalidInput
+from ned_server.face3d.flame import FlameLayer
+from ned_server.face3d.mouth import mouth_opening
 from ned_server.manipulator.controls import EmotionSettings, resolve_schedule
 from ned_server.manipulator.inference import EmotionManipulator
 from ned_server.manipulator.sliders import SliderCurve, SliderRig, slide_track
@@ -151,15 +153,18 @@ def no_plate(track: ShotTrack, index: int, frame_size: tuple[int, int], origin: 
 
 
 def _shot_qc(track: ShotTrack, expression: np.ndarray, span: tuple[int, int], wanted: set[int] | None,
-             meter: QcMeter, thresholds: QcThresholds | None) -> ShotQc:
-    """The QC report of the frames returned: the range, or the listed frames of it."""
+             meter: QcMeter, thresholds: QcThresholds | None, flame: FlameLayer) -> ShotQc:
+    """The QC report of the frames returned: the range, or the listed frames of it. The speech figure
+    is read on the actor's face posed with the original and the edited expression (``face3d.mouth``)."""
     i0, i1 = span
     rows = np.arange(i0, i1 + 1) if wanted is None else np.array(sorted(wanted), dtype=np.int64)
     boxes = track.boxes[rows].astype(np.float64)
     face_size = np.sqrt(np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None))
-    return shot_qc(track.frames[rows], track.tracked[rows], track.fit_error[rows], face_size,
-                   track.expression51[rows], expression[rows], meter.flicker_plate[rows - i0],
-                   meter.flicker_original[rows - i0], thresholds)
+    original, edited = track.expression51[rows], expression[rows]
+    return shot_qc(track.frames[rows], track.tracked[rows], track.fit_error[rows], face_size, original, edited,
+                   meter.flicker_plate[rows - i0], meter.flicker_original[rows - i0], thresholds,
+                   mouth_original=mouth_opening(flame, track.shape, original),
+                   mouth_edited=mouth_opening(flame, track.shape, edited))
 
 
 def manipulate_track(
@@ -261,7 +266,9 @@ def manipulate_track(
             yield from emit(matte_filter.push(int(index), mask))
     yield from emit(matte_filter.flush())
     if on_qc is not None:
-        on_qc(_shot_qc(track, expression, (i0, i1), wanted, meter, qc_thresholds))
+        with timed("qc"):
+            qc = _shot_qc(track, expression, (i0, i1), wanted, meter, qc_thresholds, conditioner.flame)
+        on_qc(qc)
 
 
 # ---------------------------------------------------------------------------- full-resolution edits
@@ -409,4 +416,6 @@ def _edit_track(store: Store, shot: Shot, track: ShotTrack, posed_track: ShotTra
     finally:
         mapper.close()
     if on_qc is not None:
-        on_qc(_shot_qc(track, expression, span, wanted, meter, qc_thresholds))
+        with timed("qc"):
+            qc = _shot_qc(track, expression, span, wanted, meter, qc_thresholds, conditioner.flame)
+        on_qc(qc)

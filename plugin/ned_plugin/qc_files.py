@@ -2,7 +2,7 @@
 
 ``ned manipulate --output out/sh010_happy.####.exr`` writes ``out/sh010_happy.qc.json`` (the
 report as the server sent it: summary, checks, per-frame figures) and ``out/sh010_happy.qc.png``
-(jaw opening original/edited, tracking confidence and error, flicker and expression change over the
+(mouth opening original/edited, tracking confidence and error, flicker and expression change over the
 frames). A chunk of a shot (``--frames 1001-1050``) names its range (``sh010_happy.1001-1050.qc.json``)
 so farm tasks never overwrite each other's reports. matplotlib is not a client dependency: the
 plot is written only where it imports (the server's environment has it), else the JSON alone.
@@ -78,7 +78,7 @@ def write_report(report: pb.QcReport, output_pattern: str, frame_range: tuple[in
 
 
 def plot_png(report: pb.QcReport) -> bytes:
-    """Three panels over the frames: speech (jaw opening), tracking, flicker and change."""
+    """Three panels over the frames: speech (mouth opening), tracking, flicker and change."""
     import io
 
     from matplotlib.figure import Figure  # a bare Figure renders through Agg, no pyplot state
@@ -90,9 +90,12 @@ def plot_png(report: pb.QcReport) -> bytes:
 
     fig = Figure(figsize=(9, 7), dpi=90)
     ax = fig.subplots(3, 1, sharex=True)
-    ax[0].plot(frames, series("jaw_original"), label="original jaw", color="0.3")
-    ax[0].plot(frames, series("jaw_edited"), label="edited jaw", color="tab:red")
-    ax[0].set_ylabel("jaw opening (rad)")
+    # The speech figure's own measure: the mouth opening where the server read it, else the jaw.
+    by_mouth = any(math.isfinite(f.mouth_original) for f in report.frames if f.tracked)
+    what, unit = ("mouth", "mouth opening (IOD)") if by_mouth else ("jaw", "jaw opening (rad)")
+    ax[0].plot(frames, series(f"{what}_original"), label=f"original {what}", color="0.3")
+    ax[0].plot(frames, series(f"{what}_edited"), label=f"edited {what}", color="tab:red")
+    ax[0].set_ylabel(unit)
     ax[0].set_title(f"speech preservation r = {report.speech_correlation:.3f}  [{report.status}]", fontsize=10)
     ax[0].legend(loc="upper right", fontsize=8)
     ax[1].plot(frames, series("confidence"), label="confidence", color="tab:green")

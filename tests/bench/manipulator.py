@@ -127,10 +127,14 @@ def mouth_opening(flame, expr51: np.ndarray) -> np.ndarray:
 
 
 def qc_speech_agreement(manipulator: EmotionManipulator, clips: list[np.ndarray]) -> dict[str, float]:
-    """The QC report's speech figure (composite.qc, from the jaw parameter, as Manipulate computes it
-    with the default controls) against the correlation of the landmark-measured mouth opening of the
-    original and the edited face (the synthetic head's 68 landmarks posed with each expression)."""
+    """The QC report's speech figure (composite.qc with face3d.mouth's openings, as Manipulate computes
+    it with the default controls) against the correlation of the landmark-measured mouth opening of the
+    original and the edited face (the synthetic head's 68 landmarks posed with each expression; one
+    inner-lip pair over the eye corners, where the QC reads three pairs over the eye centres). Both
+    read the same head, so this checks the QC's arithmetic; tests/bench/real_footage.py prints the
+    QC figure against the output composites re-tracked (qc_speech_gap_*)."""
     from ned_server.composite.qc import shot_qc
+    from ned_server.face3d.mouth import mouth_opening as qc_mouth
     from ned_server.synthetic.tracked import default_flame
 
     flame = default_flame()
@@ -141,7 +145,9 @@ def qc_speech_agreement(manipulator: EmotionManipulator, clips: list[np.ndarray]
             edited = manipulator.translate(expr, EmotionSettings(emotion=e))
             n = expr.shape[0]
             nan = np.full(n, np.nan)
-            qc = shot_qc(np.arange(n), np.ones(n, bool), np.zeros(n), np.full(n, 100.0), expr, edited, nan, nan)
+            zero = np.zeros(flame.n_shape)
+            qc = shot_qc(np.arange(n), np.ones(n, bool), np.zeros(n), np.full(n, 100.0), expr, edited, nan, nan,
+                         mouth_original=qc_mouth(flame, zero, expr), mouth_edited=qc_mouth(flame, zero, edited))
             measured = float(np.corrcoef(opening, mouth_opening(flame, edited))[0, 1])
             gaps.append(abs(qc.speech_correlation - measured))
             figures.append(qc.speech_correlation)

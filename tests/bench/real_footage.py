@@ -22,6 +22,8 @@ Figures (``name: value`` lines):
   landmarks (and of the raw detections, the baseline), as a fraction of the IOD.
 * speech_correlation_<emotion> and speech_correlation_min: correlation over time of the inner-lip
   opening measured on the original and on the output composite (intensity 0 as ``neutral0``).
+* qc_speech_correlation_<emotion>, qc_speech_gap_<emotion>, qc_speech_gap_max: the speech figure of
+  the server's QC report (on the fitted face) and how far it is from speech_correlation_<emotion>.
 * mouth_width_change_<emotion>, corner_height_change_<emotion>: on the outputs minus on the
   originals, mean over frames, fractions of the IOD (corner height: mouth corners above the lips'
   centre line; positive = raised).
@@ -55,7 +57,6 @@ for p in (ROOT, ROOT / "plugin"):
         sys.path.insert(0, str(p))
 
 from ned_plugin.colour import Colour  # noqa: E402
-from ned_plugin.exr import decode_exr  # noqa: E402
 from ned_plugin.wire import pb  # noqa: E402
 from ned_server.face3d.config import FlameConfig  # noqa: E402
 from ned_server.face3d.flame import FlameLayer  # noqa: E402
@@ -63,10 +64,9 @@ from ned_server.synthetic.flame_assets import LANDMARK_FILE, MODEL_FILE, install
 from ned_server.tracking.config import TrackingConfig  # noqa: E402
 from ned_server.tracking.fitting import fit_shot  # noqa: E402
 from ned_server.tracking.landmarkers import make_detector  # noqa: E402
+from tests.edit_measures import composite, detect_all, iod, measure_edit  # noqa: E402
 from tests.pipeline_assets import exr_plates, write_tiny_manipulator  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
-
-INNER_LIPS = ((61, 67), (62, 66), (63, 65))
 
 
 def read_clip(path: str, start: int, count: int | None) -> np.ndarray:
@@ -100,54 +100,12 @@ def read_clip(path: str, start: int, count: int | None) -> np.ndarray:
     return np.stack(frames).astype(np.float32) / 255.0
 
 
-def iod(points: np.ndarray) -> np.ndarray:
-    return np.linalg.norm(points[..., 36:42, :].mean(-2) - points[..., 42:48, :].mean(-2), axis=-1)
-
-
-def mouth_measures(points: np.ndarray) -> dict[str, np.ndarray]:
-    """Per frame, in IOD units: inner-lip opening, mouth width, corner height above the lip centre."""
-    d = iod(points)
-    opening = np.mean([np.linalg.norm(points[:, a] - points[:, b], axis=-1) for a, b in INNER_LIPS], axis=0)
-    width = np.linalg.norm(points[:, 48] - points[:, 54], axis=-1)
-    centre_y = 0.5 * (points[:, 51, 1] + points[:, 57, 1])
-    corners = centre_y - 0.5 * (points[:, 48, 1] + points[:, 54, 1])  # image y is down: up is positive
-    return {"opening": opening / d, "width": width / d, "corners": corners / d}
-
-
-def detect_all(detector, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
-    """(T, 68, 2) landmarks of the largest face per frame and (T,) found."""
-    out = np.zeros((len(frames), 68, 2), np.float64)
-    found = np.zeros(len(frames), bool)
-    for i, img in enumerate(frames):
-        faces = detector.detect(i, img)
-        if faces:
-            best = max(faces, key=lambda f: float((f.box[2] - f.box[0]) * (f.box[3] - f.box[1])))
-            out[i], found[i] = best.landmarks, True
-    return out, found
-
-
-def composite(plate_exr: bytes, background_linear: np.ndarray) -> np.ndarray:
-    """The face plate (premultiplied, data window cropped to the face) over the linear plate."""
-    if not plate_exr:
-        return background_linear
-    frame = decode_exr(plate_exr)
-    full = frame.full_frame(0.0).astype(np.float32)
-    rgb, alpha = full[..., :3], full[..., 3:4] if full.shape[2] > 3 else np.ones_like(full[..., :1])
-    return rgb + background_linear * (1.0 - alpha)
-
-
 def jitter(points: np.ndarray, ok: np.ndarray, scale: float) -> float:
     rows = [i for i in range(1, len(points) - 1) if ok[i - 1] and ok[i] and ok[i + 1]]
     if not rows:
         return float("nan")
     d2 = np.stack([points[i - 1] - 2 * points[i] + points[i + 1] for i in rows])
     return float(np.sqrt((d2 ** 2).sum(-1).mean()) / scale)
-
-
-def corr(a: np.ndarray, b: np.ndarray) -> float:
-    if a.std() < 1e-9 or b.std() < 1e-9:
-        return 0.0
-    return float(np.corrcoef(a, b)[0, 1])
 
 
 def main() -> int:
@@ -236,6 +194,7 @@ def _run(args: argparse.Namespace, srgb: np.ndarray, linear: list[np.ndarray], p
 
         runs = [(e, 1.0, e) for e in emotions] + [(emotions[0], 0.0, "neutral0")]
         composites: dict[str, list[np.ndarray]] = {}
+        qc_speech: dict[str, float] = {}
         manip_s = 0.0
         for emotion, intensity, label in runs:
             ms = pb.ManipulateSettings(shot_id="real", actor_id="actor",
@@ -245,7 +204,10 @@ def _run(args: argparse.Namespace, srgb: np.ndarray, linear: list[np.ndarray], p
                     raise SystemExit(f"--render {args.render}: the server offers {', '.join(info.render_modes)}")
                 ms.render = args.render
             t0 = time.perf_counter()
-            out = {p.header.frame: p.exr for p in client.manipulate(ms)}
+            summaries: list[pb.ManipulateSummary] = []
+            out = {p.header.frame: p.exr for p in client.manipulate(ms, on_summary=summaries.append)}
+            qc_speech[label] = summaries[-1].qc.speech_correlation if summaries and summaries[-1].HasField("qc") \
+                else float("nan")
             manip_s += time.perf_counter() - t0
             composites[label] = [colour.to_network(composite(out.get(first + i, b""), linear[i]))
                                  for i in range(T)]
@@ -254,7 +216,6 @@ def _run(args: argparse.Namespace, srgb: np.ndarray, linear: list[np.ndarray], p
     detector, det_info = make_detector(TrackingConfig().detection)
     raw, raw_ok = detect_all(detector, srgb)
     scale = float(np.median(iod(lm[ok]))) if ok.any() else 1.0
-    orig = mouth_measures(raw)
     figures: dict[str, float] = {
         "frames_tracked_fraction": float(ok.mean()),
         "reprojection_px": float(err[ok].mean()) if ok.any() else float("nan"),
@@ -266,16 +227,19 @@ def _run(args: argparse.Namespace, srgb: np.ndarray, linear: list[np.ndarray], p
     speech = []
     for label, frames in composites.items():
         got, got_ok = detect_all(detector, np.stack(frames))
-        both = raw_ok & got_ok & ok
-        m = mouth_measures(got)
-        c = corr(orig["opening"][both], m["opening"][both]) if both.sum() > 2 else float("nan")
-        speech.append(c)
-        figures[f"speech_correlation_{label}"] = c
-        figures[f"mouth_width_change_{label}"] = float((m["width"] - orig["width"])[both].mean())
-        figures[f"corner_height_change_{label}"] = float((m["corners"] - orig["corners"])[both].mean())
-        figures[f"output_faces_found_fraction_{label}"] = float(got_ok.mean())
+        e = measure_edit(raw, raw_ok & ok, got, got_ok)
+        speech.append(e.speech_correlation)
+        figures[f"speech_correlation_{label}"] = e.speech_correlation
+        figures[f"mouth_width_change_{label}"] = e.mouth_width_change
+        figures[f"corner_height_change_{label}"] = e.corner_height_change
+        figures[f"output_faces_found_fraction_{label}"] = e.output_faces_found_fraction
+        # The server's QC speech figure (on the fitted face) against the one measured on the output.
+        figures[f"qc_speech_correlation_{label}"] = qc_speech[label]
+        figures[f"qc_speech_gap_{label}"] = abs(qc_speech[label] - e.speech_correlation)
     # NaN when the landmarker found no face on some output (an untrained renderer's blur): that run fails.
     figures["speech_correlation_min"] = float(np.min(speech)) if speech else float("nan")
+    gaps = [v for k, v in figures.items() if k.startswith("qc_speech_gap_")]
+    figures["qc_speech_gap_max"] = float(np.max(gaps)) if gaps else float("nan")
     flame_fit = _fit_ms(raw, raw_ok, (W, H), models / "flame")
     figures.update(track_ms_per_frame=track_ms, fit_ms_per_frame=flame_fit, train_s=train_s,
                    manipulate_ms_per_frame=1000.0 * manip_s / (T * len(runs)))

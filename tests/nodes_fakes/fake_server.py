@@ -206,7 +206,8 @@ class FakeNed(rpc.NedServicer):
         qc.checks.add(name="speech_correlation", value=self.qc_speech, threshold=0.9, passed=ok,
                       message=f"speech preservation {self.qc_speech:.2f} is under 0.9")
         for n in numbers:
-            qc.frames.add(frame=n, tracked=n not in self.untracked, jaw_original=0.1, jaw_edited=0.1)
+            qc.frames.add(frame=n, tracked=n not in self.untracked, jaw_original=0.1, jaw_edited=0.1,
+                          mouth_original=0.2, mouth_edited=0.2)
         yield pb.ManipulateReply(summary=pb.ManipulateSummary(shot_id=settings.shot_id, frames=len(numbers),
                                                               qc=qc))
 

@@ -422,7 +422,7 @@ class QcCheck(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ..., threshold: _Optional[float] = ..., passed: _Optional[bool] = ..., message: _Optional[str] = ...) -> None: ...
 
 class QcFrame(_message.Message):
-    __slots__ = ("frame", "tracked", "fit_error_px", "fit_error", "confidence", "jaw_original", "jaw_edited", "expression_change", "flicker_plate", "flicker_original")
+    __slots__ = ("frame", "tracked", "fit_error_px", "fit_error", "confidence", "jaw_original", "jaw_edited", "expression_change", "flicker_plate", "flicker_original", "mouth_original", "mouth_edited")
     FRAME_FIELD_NUMBER: _ClassVar[int]
     TRACKED_FIELD_NUMBER: _ClassVar[int]
     FIT_ERROR_PX_FIELD_NUMBER: _ClassVar[int]
@@ -433,6 +433,8 @@ class QcFrame(_message.Message):
     EXPRESSION_CHANGE_FIELD_NUMBER: _ClassVar[int]
     FLICKER_PLATE_FIELD_NUMBER: _ClassVar[int]
     FLICKER_ORIGINAL_FIELD_NUMBER: _ClassVar[int]
+    MOUTH_ORIGINAL_FIELD_NUMBER: _ClassVar[int]
+    MOUTH_EDITED_FIELD_NUMBER: _ClassVar[int]
     frame: int
     tracked: bool
     fit_error_px: float
@@ -443,7 +445,9 @@ class QcFrame(_message.Message):
     expression_change: float
     flicker_plate: float
     flicker_original: float
-    def __init__(self, frame: _Optional[int] = ..., tracked: _Optional[bool] = ..., fit_error_px: _Optional[float] = ..., fit_error: _Optional[float] = ..., confidence: _Optional[float] = ..., jaw_original: _Optional[float] = ..., jaw_edited: _Optional[float] = ..., expression_change: _Optional[float] = ..., flicker_plate: _Optional[float] = ..., flicker_original: _Optional[float] = ...) -> None: ...
+    mouth_original: float
+    mouth_edited: float
+    def __init__(self, frame: _Optional[int] = ..., tracked: _Optional[bool] = ..., fit_error_px: _Optional[float] = ..., fit_error: _Optional[float] = ..., confidence: _Optional[float] = ..., jaw_original: _Optional[float] = ..., jaw_edited: _Optional[float] = ..., expression_change: _Optional[float] = ..., flicker_plate: _Optional[float] = ..., flicker_original: _Optional[float] = ..., mouth_original: _Optional[float] = ..., mouth_edited: _Optional[float] = ...) -> None: ...
 
 class QcReport(_message.Message):
     __slots__ = ("status", "summary", "speech_correlation", "flicker_ratio", "checks", "frames")
