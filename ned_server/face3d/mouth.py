@@ -4,7 +4,7 @@ The QC report's speech figure compares the original's and the edit's mouth openi
 The jaw rotation alone misses what a viewer (and a landmarker re-tracking the output) sees: the
 expression coefficients part and press the lips too, and an emotion's smile stretches them thin.
 So the opening is read where a landmarker reads it: the three inner-lip landmark pairs of FLAME's
-68-point embedding, over the inter-ocular distance, with the actor's identity and the global pose
+68-point embedding, over the inter-ocular distance, on the actor's own face with the global pose
 left out (a head turn is not speech).
 """
 
