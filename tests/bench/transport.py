@@ -48,6 +48,13 @@ from ned_server.runtime.streaming import EventStream
 ECHO_METHOD = "/nedbench.Echo/Frames"
 
 
+def _connected(channel: grpc.Channel) -> grpc.Channel:
+    """The channel once its connection is up: the raw TCP baselines connect before their clock starts,
+    so the gRPC paths do too (else a short run mostly times the HTTP/2 handshake)."""
+    grpc.channel_ready_future(channel).result(timeout=30)
+    return channel
+
+
 def make_frame_bytes(width: int = 2048, height: int = 1080, seed: int = 0) -> bytes:
     """A plate-like RGBA half EXR: smooth gradients plus grain, so ZIP compresses it as it would a plate."""
     rng = np.random.default_rng(seed)
@@ -82,7 +89,7 @@ def grpc_round_trip(payload: bytes, frames: int) -> float:
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+        with _connected(grpc.insecure_channel(f"127.0.0.1:{port}", options=options)) as channel:
             call = channel.stream_stream(ECHO_METHOD, request_serializer=pb.FrameChunk.SerializeToString,
                                          response_deserializer=pb.FrameChunk.FromString)
             chunks = (c for n in range(frames) for c in split_frame(1001 + n, payload))
@@ -119,7 +126,7 @@ def grpc_bytes_round_trip(payload: bytes, frames: int) -> float:
     server.start()
     view = memoryview(payload)
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+        with _connected(grpc.insecure_channel(f"127.0.0.1:{port}", options=options)) as channel:
             call = channel.stream_stream("/nedbench.Bytes/Echo", request_serializer=identity,
                                          response_deserializer=identity)
             messages = (bytes(view[i:i + (1 << 20)]) for _ in range(frames) for i in range(0, len(view), 1 << 20))
@@ -186,7 +193,7 @@ def _upload_server(handler, name: str):  # type: ignore[no-untyped-def]
                                                    response_serializer=pb.FrameChunk.SerializeToString)}),))
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    return server, grpc.insecure_channel(f"127.0.0.1:{port}", options=options)
+    return server, _connected(grpc.insecure_channel(f"127.0.0.1:{port}", options=options))
 
 
 def streamed_upload(files: list[tuple[int, Path]], size: int) -> float:
