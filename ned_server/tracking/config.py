@@ -86,6 +86,11 @@ class FitConfig:
     iterations: int = 50
     # Coarse stage first: only rigid pose and camera, so the expression does not absorb head motion.
     rigid_iterations: int = 30
+    # A stage stops once an accepted step lowers the loss by less than this fraction. On real
+    # landmarks the last tenth of a percent is the contour sliding along the silhouette, which costs
+    # twenty steps and moves no landmark by a visible amount (a 354-frame clip: 38 steps at 1e-5,
+    # loss 0.07 % lower than at 1e-4).
+    convergence_gain: float = 1e-4
     # Number of FLAME identity coefficients optimised (the rest stay 0).
     n_shape: int = 100
     # Priors: squared L2 on the coefficients (FLAME scales them to unit variance), relative to the

@@ -379,7 +379,7 @@ def fit_shot(landmarks: np.ndarray, tracked: np.ndarray, flame: FlameLayer | Lan
                 prob.x, prob.shape, loss = new_x, new_shape, new_loss
                 mu = max(mu / 3.0, 1e-7)
                 jac = None
-                if gain < 1e-5:
+                if gain < config.convergence_gain:
                     break
             else:
                 mu *= 4.0
