@@ -98,6 +98,12 @@ def _iod(landmarks: np.ndarray) -> np.ndarray:
     return np.linalg.norm(landmarks[..., 36:42, :].mean(-2) - landmarks[..., 42:48, :].mean(-2), axis=-1)
 
 
+def _detected(tracked) -> np.ndarray:
+    """(T, 68, 2) the landmarker's own points on the tracked frames, before any fit or smoothing."""
+    track, found = tracked[0], tracked[1]
+    return np.stack([found[n][0].landmarks for n in track.frames])
+
+
 def test_the_offline_landmarker_finds_the_face_and_follows_it(shot, tracked) -> None:
     frames, warps = shot
     found = [tracked[1][n] for n, _ in frames]
@@ -123,7 +129,7 @@ def test_the_real_face_is_tracked_with_a_small_reprojection_error(tracked, shot,
     iod = _iod(track.landmarks.astype(np.float64))
     error_iod = float((track.fit_error / iod).mean())
     # Baseline on the same landmarks: only pose and camera fitted, the model frozen at its mean face.
-    raw = np.stack([f[0].landmarks for f in (tracked[1][n] for n in track.frames)])
+    raw = _detected(tracked)
     rigid = TrackingConfig().fit
     rigid.iterations = 0
     frozen = fit_shot(raw, np.ones(len(raw), bool), flame, rigid, frame_size=track.frame_size)
@@ -139,7 +145,7 @@ def test_a_looser_convergence_gain_saves_steps_not_accuracy(tracked, flame) -> N
     """The default stopping rule against one ten times stricter, on the real face's landmarks: on
     real points the tail of the fit is the contour sliding along the silhouette (fitting.py)."""
     track = tracked[0]
-    raw = np.stack([f[0].landmarks for f in (tracked[1][n] for n in track.frames)])
+    raw = _detected(tracked)
     iod = _iod(raw.astype(np.float64))
     default, strict = TrackingConfig().fit, TrackingConfig().fit
     strict.convergence_gain = default.convergence_gain / 10.0
