@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -93,10 +94,20 @@ def resample(image: torch.Tensor, offset: torch.Tensor, moved: torch.Tensor, mod
 
 
 def dilate(mask: torch.Tensor, radius: float) -> torch.Tensor:
-    """Grey-level dilation of a (B, 1, h, w) mask by a square of ``radius`` px (one max-pool)."""
+    """Grey-level dilation of a (B, 1, h, w) mask by a square of ``radius`` px.
+
+    On the CPU OpenCV's (van Herk / Gil-Werman: a few comparisons a pixel whatever the radius) is
+    several times faster than max-pooling; elsewhere two separable max-pools. Both treat the border as
+    -inf, so they agree bit for bit."""
     r = max(0, round(radius))
     if r == 0:
         return mask
+    if mask.device.type == "cpu" and mask.dtype == torch.float32:
+        kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
+        planes = mask.detach().reshape(-1, *mask.shape[-2:]).contiguous().numpy()
+        out = np.stack([cv2.dilate(p, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=-np.inf)
+                        for p in planes])
+        return torch.from_numpy(out).reshape(mask.shape)
     rows = F.max_pool2d(mask, (1, 2 * r + 1), stride=1, padding=(0, r))  # separable: 2 (2r+1) taps, not (2r+1)^2
     return F.max_pool2d(rows, (2 * r + 1, 1), stride=1, padding=(r, 0))
 

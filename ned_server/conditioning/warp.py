@@ -112,6 +112,14 @@ class WarpMapper:
                 raise ConditioningError(f"reveal_vertices must flag every vertex ({n} or more), got "
                                         f"{reveal_vertices.shape[0]}")
         self.reveal = reveal_vertices
+        # per face (index + 1; 0 = no face): a face is revealable when most of its corners are, so the
+        # test needs the face index the rasteriser writes anyway instead of a fifth interpolated channel
+        flags = (np.ones(len(self.faces), bool) if reveal_vertices is None
+                 else reveal_vertices[self.faces].sum(axis=1) >= 2)
+        self._face_reveal = np.concatenate([[False], flags])
+        # a revealable pixel's source lies inside the triangle its face had in the original, so the
+        # original's depth is needed only over those corners' bounding box (the eyes and the mouth)
+        self._reveal_corners = np.unique(self.faces[flags])
         if not math.isfinite(feather_px) or feather_px < 1.0:
             raise ConditioningError(f"warp feather {feather_px!r} must be at least 1 plate pixel")
         if not math.isfinite(occlusion_px) or occlusion_px < 0.0:
@@ -120,11 +128,13 @@ class WarpMapper:
         self.occlusion_px = float(occlusion_px)
         self._gl = gl
         self._raster: MeshRasterizer | None = None
+        self._seen_raster: MeshRasterizer | None = None
 
     def close(self) -> None:
-        if self._raster is not None:
-            self._raster.close()
-            self._raster = None
+        for r in (self._raster, self._seen_raster):
+            if r is not None:
+                r.close()
+        self._raster = self._seen_raster = None
 
     def __enter__(self) -> WarpMapper:
         return self
@@ -132,13 +142,30 @@ class WarpMapper:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _rasterizer(self, width: int, height: int) -> MeshRasterizer:
+    def _rasterizer(self, width: int, height: int, seen: bool = False) -> MeshRasterizer:
         w, h = _rounded(width), _rounded(height)
-        if self._raster is None:
-            self._raster = MeshRasterizer(w, h, self._gl)
-        elif (self._raster.width, self._raster.height) != (w, h):
-            self._raster.resize(w, h)
-        return self._raster
+        raster = self._seen_raster if seen else self._raster
+        if raster is None:
+            raster = MeshRasterizer(w, h, self._gl)
+        elif (raster.width, raster.height) != (w, h):
+            raster.resize(w, h)
+        if seen:
+            self._seen_raster = raster
+        else:
+            self._raster = raster
+        return raster
+
+    def _seen_window(self, old: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+        """(x, y, w, h) plate px, inside the box, of the original's revealable corners (+1 px), or None."""
+        corners = old[self._reveal_corners[self._reveal_corners < len(old)], :2]
+        if corners.size == 0:
+            return None
+        x, y, w, h = box
+        x0 = max(x, math.floor(corners[:, 0].min()) - 1)
+        y0 = max(y, math.floor(corners[:, 1].min()) - 1)
+        x1 = min(x + w, math.ceil(corners[:, 0].max()) + 2)
+        y1 = min(y + h, math.ceil(corners[:, 1].max()) + 2)
+        return (x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
 
     # ------------------------------------------------------------------ work
     def maps(self, new_px: np.ndarray, original_px: np.ndarray, box: tuple[int, int, int, int]) -> WarpMaps:
@@ -159,70 +186,84 @@ class WarpMapper:
         x, y, w, h = box
         raster = self._rasterizer(w, h)
         shift = np.array([RASTER_OFFSET - x, RASTER_OFFSET - y, 0.0])
-        reveal = np.ones((len(new), 1)) if self.reveal is None else self.reveal[:len(new), None].astype(np.float64)
-        attrs = np.concatenate([delta[:, :2], old[:, 2:3], reveal], axis=1).astype(np.float32)
+        attrs = np.concatenate([delta[:, :2], old[:, 2:3]], axis=1).astype(np.float32)  # + face index: one RGBA
         drawn = raster.rasterize((new + shift)[None].astype(np.float32), self.faces, attrs[None])
-        seen = raster.rasterize((old + shift)[None].astype(np.float32), self.faces, old[None, :, 2:3].astype(
-            np.float32))
-        cover = np.ascontiguousarray(drawn.mask[0, :h, :w])
-        offset = np.ascontiguousarray(drawn.attributes[0, :h, :w, :2])
-        offset[~cover] = 0.0
-        depth_then = drawn.attributes[0, :h, :w, 2]
+        cover = drawn.mask[0, :h, :w]
+        offset = drawn.attributes[0, :h, :w, :2]  # 0 where no face: the rasteriser clears to 0
         reach = max(self.feather_px, FEATHER_FRACTION * max(w, h))
         offset = self._continue(offset, cover, reach)
         offset *= _edge_taper(h, w, reach)[..., None]
         moved = (offset[..., 0] != 0) | (offset[..., 1] != 0)
-        revealable = cover & (drawn.attributes[0, :h, :w, 3] > 0.5)
-        hidden = self._hidden(offset, revealable, depth_then, seen.attributes[0, :, :, 0], seen.mask[0])
+        revealable = self._face_reveal[drawn.face_index[0, :h, :w] + 1]
+        hidden = np.zeros((h, w), bool)
+        window = self._seen_window(old, box) if revealable.any() else None
+        if window is not None:
+            sx, sy, sw, sh = window
+            seen = self._rasterizer(sw, sh, seen=True).rasterize(
+                (old + np.array([RASTER_OFFSET - sx, RASTER_OFFSET - sy, 0.0]))[None].astype(np.float32),
+                self.faces, old[None, :, 2:3].astype(np.float32))
+            hidden = self._hidden(offset, revealable, drawn.attributes[0, :h, :w, 2],
+                                  seen.attributes[0, :sh, :sw, 0], seen.mask[0, :sh, :sw], (sx - x, sy - y))
         neural = hidden | self._cavity(cover, offset)
-        return WarpMaps(box, offset, moved, neural.astype(np.float32), cover)
+        return WarpMaps(box, offset, moved, neural.astype(np.float32), np.ascontiguousarray(cover))
 
     def _continue(self, offset: np.ndarray, cover: np.ndarray, reach: float) -> np.ndarray:
         """The silhouette's offsets (0 outside it) continued outside it by normalised convolution, faded
         to exactly 0 within ``reach`` px. The continuation is smooth by construction, so it is computed
-        on a grid ``k`` times coarser (k ~ sigma / 2) and brought back bilinearly: a 4K face costs what a
-        2K one does."""
+        (fade included) on a grid ``k`` times coarser (k ~ sigma / 2) and brought back bilinearly: a 4K
+        face costs what a 2K one does."""
         sigma = reach / 3.0
         h, w = cover.shape
         k = max(1, int(sigma // 2))
-        stack = np.concatenate([offset, cover[..., None].astype(np.float32)], axis=-1)
+        stack = np.empty((h, w, 3), np.float32)
+        stack[..., :2] = offset
+        stack[..., 2] = cover
         if k > 1:
             small = cv2.resize(stack, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
             small = cv2.GaussianBlur(small, (0, 0), sigma / k, borderType=cv2.BORDER_REPLICATE)
-            blurred = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
         else:
-            blurred = cv2.GaussianBlur(stack, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
-        weight = blurred[..., 2]
-        outside = np.ascontiguousarray(blurred[..., :2])
+            small = cv2.GaussianBlur(stack, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+        weight = small[..., 2]
         # 1 at the silhouette's edge (weight ~0.5) down to 0 where the blur no longer reaches
         fade = np.clip(2.0 * weight, 0.0, 1.0) / np.maximum(weight, 1e-6)
         fade[weight < 0.5 / 255.0] = 0.0
-        outside *= fade[..., None]
-        outside[cover] = offset[cover]
+        outside = np.ascontiguousarray(small[..., :2] * fade[..., None])
+        if k > 1:
+            outside = cv2.resize(outside, (w, h), interpolation=cv2.INTER_LINEAR)
+        np.copyto(outside, offset, where=cover[..., None])
         return outside
 
     def _hidden(self, offset: np.ndarray, cover: np.ndarray, depth_then: np.ndarray, seen_depth: np.ndarray,
-                seen_cover: np.ndarray) -> np.ndarray:
+                seen_cover: np.ndarray, seen_origin: tuple[int, int]) -> np.ndarray:
         """Covered pixels whose surface point lay behind the original's visible surface (occluded then):
-        an eyeball that does not move is still new where the lid above it opened."""
+        an eyeball that does not move is still new where the lid above it opened. ``seen_*`` cover a
+        window of the box whose top-left corner is ``seen_origin`` (box px); a source outside it was
+        not hidden."""
         h, w = cover.shape
         ys, xs = np.nonzero(cover)
-        out = np.zeros((h, w), np.uint8)
+        hidden = np.zeros((h, w), bool)
         if ys.size == 0:
-            return out.astype(bool)
-        sx = np.rint(xs + offset[ys, xs, 0]).astype(np.int64)
-        sy = np.rint(ys + offset[ys, xs, 1]).astype(np.int64)
+            return hidden
+        sx = np.rint(xs + offset[ys, xs, 0]).astype(np.int64) - seen_origin[0]
+        sy = np.rint(ys + offset[ys, xs, 1]).astype(np.int64) - seen_origin[1]
         sh, sw = seen_depth.shape
         inside = (sx >= 0) & (sy >= 0) & (sx < sw) & (sy < sh)
         sx, sy = np.clip(sx, 0, sw - 1), np.clip(sy, 0, sh - 1)
         visible_depth = np.where(seen_cover[sy, sx], seen_depth[sy, sx], np.inf)
         occluded = inside & (depth_then[ys, xs] > visible_depth + self.occlusion_px)
-        out[ys[occluded], xs[occluded]] = 1
+        if not occluded.any():
+            return hidden
+        # only the revealable surfaces' bounding box is labelled (the eyes and the mouth, not the face)
+        r0, r1, c0, c1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        out = np.zeros((r1 - r0, c1 - c0), np.uint8)
+        out[ys[occluded] - r0, xs[occluded] - c0] = 1
         # specks of a few pixels are depth ties along creases, not reveals (a thin strip under a lid is)
         _, labels, stats, _ = cv2.connectedComponentsWithStats(out, connectivity=8)
         keep = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= SPECK_PX)
         keep = keep[keep > 0]
-        return np.isin(labels, keep) if keep.size else np.zeros((h, w), bool)
+        if keep.size:
+            hidden[r0:r1, c0:c1] = np.isin(labels, keep)
+        return hidden
 
     @staticmethod
     def _cavity(cover: np.ndarray, offset: np.ndarray) -> np.ndarray:
