@@ -215,8 +215,8 @@ class WarpMapper:
         sigma = reach / 3.0
         h, w = cover.shape
         k = max(1, int(sigma // 2))
-        stack = cv2.merge([np.ascontiguousarray(offset[..., 0]), np.ascontiguousarray(offset[..., 1]),
-                           cover.astype(np.float32)])
+        offset = np.ascontiguousarray(offset)
+        stack = cv2.merge([offset, cover.astype(np.float32)])
         if k > 1:
             small = cv2.resize(stack, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
             small = cv2.GaussianBlur(small, (0, 0), sigma / k, borderType=cv2.BORDER_REPLICATE)
@@ -229,7 +229,7 @@ class WarpMapper:
         outside = np.ascontiguousarray(small[..., :2] * fade[..., None])
         if k > 1:
             outside = cv2.resize(outside, (w, h), interpolation=cv2.INTER_LINEAR)
-        return cv2.copyTo(np.ascontiguousarray(offset), cover.view(np.uint8), outside)  # the silhouette's own
+        return cv2.copyTo(offset, cover.view(np.uint8), outside)  # the silhouette's own offsets
 
     def _hidden(self, offset: np.ndarray, cover: np.ndarray, depth_then: np.ndarray, seen_depth: np.ndarray,
                 seen_cover: np.ndarray, seen_origin: tuple[int, int]) -> np.ndarray:
