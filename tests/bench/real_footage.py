@@ -24,6 +24,9 @@ Figures (``name: value`` lines):
   opening measured on the original and on the output composite (intensity 0 as ``neutral0``).
 * qc_speech_correlation_<emotion>, qc_speech_gap_<emotion>, qc_speech_gap_max: the speech figure of
   the server's QC report (on the fitted face) and how far it is from speech_correlation_<emotion>.
+* sharpness_ratio_<emotion> and sharpness_ratio_min: high-frequency energy (mean squared
+  Laplacian of the luminance) of the output's face over the original's, the face being the hull of
+  the original's landmarks; run once with --render hybrid and once with --render neural to compare.
 * mouth_width_change_<emotion>, corner_height_change_<emotion>: on the outputs minus on the
   originals, mean over frames, fractions of the IOD (corner height: mouth corners above the lips'
   centre line; positive = raised).
@@ -64,7 +67,7 @@ from ned_server.synthetic.flame_assets import LANDMARK_FILE, MODEL_FILE, install
 from ned_server.tracking.config import TrackingConfig  # noqa: E402
 from ned_server.tracking.fitting import fit_shot  # noqa: E402
 from ned_server.tracking.landmarkers import make_detector  # noqa: E402
-from tests.edit_measures import composite, detect_all, iod, measure_edit  # noqa: E402
+from tests.edit_measures import composite, detect_all, iod, measure_edit, sharpness_ratio  # noqa: E402
 from tests.pipeline_assets import exr_plates, write_tiny_manipulator  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
 
@@ -233,11 +236,14 @@ def _run(args: argparse.Namespace, srgb: np.ndarray, linear: list[np.ndarray], p
         figures[f"mouth_width_change_{label}"] = e.mouth_width_change
         figures[f"corner_height_change_{label}"] = e.corner_height_change
         figures[f"output_faces_found_fraction_{label}"] = e.output_faces_found_fraction
+        figures[f"sharpness_ratio_{label}"] = sharpness_ratio(srgb, np.stack(frames), raw, raw_ok & ok)
         # The server's QC speech figure (on the fitted face) against the one measured on the output.
         figures[f"qc_speech_correlation_{label}"] = qc_speech[label]
         figures[f"qc_speech_gap_{label}"] = abs(qc_speech[label] - e.speech_correlation)
     # NaN when the landmarker found no face on some output (an untrained renderer's blur): that run fails.
     figures["speech_correlation_min"] = float(np.min(speech)) if speech else float("nan")
+    sharp = [v for k, v in figures.items() if k.startswith("sharpness_ratio_")]
+    figures["sharpness_ratio_min"] = float(np.min(sharp)) if sharp else float("nan")
     gaps = [v for k, v in figures.items() if k.startswith("qc_speech_gap_")]
     figures["qc_speech_gap_max"] = float(np.max(gaps)) if gaps else float("nan")
     flame_fit = _fit_ms(raw, raw_ok, (W, H), models / "flame")
