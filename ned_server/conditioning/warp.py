@@ -11,7 +11,8 @@ hairline stretch a little instead of tearing; the map is the identity (offset 0)
 
 Where warping cannot explain the new frame (``neural``, in [0, 1]): a pixel whose surface point was
 hidden in the original (the eyeball under a lid that now opens, teeth behind lips that now part),
-found by a second pass that draws the original head's depth, and the mouth cavity (pixels enclosed
+found by a second pass that draws the original head's depth (only over the box that the revealable
+surfaces' original triangles cover: the eyes and the mouth, not the face), and the mouth cavity (pixels enclosed
 by the silhouette that no surface covers, as with the licensed FLAME's open mouth) wherever the map
 moves it. The compositor blends the neural renderer's face in there (composite.edit).
 
@@ -94,7 +95,8 @@ class WarpMapper:
 
     ``reveal_vertices`` (V,) bool: the surfaces only the renderer can draw where they come into view
     (eyeballs, a mouth interior); the hidden-surface test is made on them alone, so a cheek that
-    slides over the silhouette stays warp. None: every surface.
+    slides over the silhouette stays warp. A triangle counts as such a surface when two of its three
+    corners are flagged (read from the face index the rasteriser writes anyway). None: every surface.
 
     ``feather_px``: how far (plate px) the offset is continued past the silhouette before it reaches
     0, at least (it grows with the face box: 2% of its longer side, so a 4K face stretches its neck
