@@ -104,6 +104,24 @@ def test_what_a_moving_lid_uncovers_is_marked_for_the_neural_renderer():
     assert not neural[35 - y:45 - y, 60 - x:76 - x].any()
 
 
+def test_only_the_revealable_surfaces_are_tested_for_what_comes_into_view():
+    """The 'eyeball' flagged as revealable gives the same strip as testing every surface (the original's
+    depth is then drawn only over the eyeball's box); the 'lid' alone flagged gives none (it was never
+    hidden)."""
+    old, new, f = two_layers(front_shift=12.0)
+    n_back = len(old) - len(plane(68, 50, 30, 10.0)[0])
+    with WarpMapper(f, feather_px=6.0) as mapper:
+        every = mapper.maps(new, old, BOX).neural
+    eyeball = np.zeros(len(old), bool)
+    eyeball[:n_back] = True
+    with WarpMapper(f, feather_px=6.0, reveal_vertices=eyeball) as mapper:
+        window = mapper._seen_window(old, BOX)
+        assert window is not None and window[2] < BOX[2] and window[3] < BOX[3]
+        np.testing.assert_array_equal(mapper.maps(new, old, BOX).neural, every)
+    with WarpMapper(f, feather_px=6.0, reveal_vertices=~eyeball) as mapper:
+        assert not mapper.maps(new, old, BOX).neural.any()
+
+
 def test_an_opening_hole_in_the_silhouette_is_neural_where_it_moves():
     # a ring of two halves; the lower half drops, the hole between them grows (an opening mouth)
     top, ft = plane(68, 33, 30, 10.0)  # rows 18..48
