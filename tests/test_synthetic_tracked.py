@@ -13,8 +13,8 @@ from ned_server.synthetic.tracked import track_synthetic_dataset
 
 @pytest.fixture
 def one_thread():
-    """Bit-equal repeats need one torch thread: a multi-threaded reduction may add in another order
-    when the machine is loaded."""
+    """Repeats equal to rounding need one torch thread: a multi-threaded reduction may add in another
+    order when the machine is loaded, and the fit's iterations carry the difference on."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -35,7 +35,10 @@ def test_tracked_clips_keep_labels_and_speech_and_differ_from_the_generating_coe
     # The coefficients themselves are another distribution: that is why the manipulator is trained here.
     assert np.abs(tracked.sequences[..., 1:] - data.sequences[..., 1:]).mean() > 0.05
     again = track_synthetic_dataset(data, seed=4)
-    assert np.array_equal(again.sequences, tracked.sequences)  # deterministic from the seed
+    # Deterministic from the seed, to rounding: with one thread the fit's small matrix products still
+    # take alignment-dependent BLAS paths (measured: 1e-11 apart when other allocations shift the
+    # buffers, as a full test run does), so the repeat is compared far below any visible change.
+    np.testing.assert_allclose(again.sequences, tracked.sequences, rtol=0, atol=1e-6)
 
 
 def test_expression_dataset_can_be_made_tracked():
