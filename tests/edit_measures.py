@@ -108,7 +108,7 @@ def face_region(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def high_frequency_energy(srgb: np.ndarray, mask: np.ndarray) -> float:
     """Mean squared Laplacian of the luminance (Rec. 709 weights) of an sRGB frame in [0, 1], over ``mask``."""
-    y = (np.asarray(srgb, np.float32) @ np.array([0.2126, 0.7152, 0.0722], np.float32)) * 255.0
+    y = (np.asarray(srgb, np.float64) @ np.array([0.2126, 0.7152, 0.0722]) * 255.0).astype(np.float32)
     return float((cv2.Laplacian(y, cv2.CV_32F) ** 2)[mask].mean())
 
 

@@ -113,7 +113,6 @@ class WarpMapper:
             if reveal_vertices.shape[0] < n:
                 raise ConditioningError(f"reveal_vertices must flag every vertex ({n} or more), got "
                                         f"{reveal_vertices.shape[0]}")
-        self.reveal = reveal_vertices
         # per face (index + 1; 0 = no face): a face is revealable when most of its corners are, so the
         # test needs the face index the rasteriser writes anyway instead of a fifth interpolated channel
         flags = (np.ones(len(self.faces), bool) if reveal_vertices is None
@@ -144,17 +143,13 @@ class WarpMapper:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _rasterizer(self, width: int, height: int, seen: bool = False) -> MeshRasterizer:
+    def _sized(self, raster: MeshRasterizer | None, width: int, height: int) -> MeshRasterizer:
+        """``raster`` (made on first use) at the rounded-up size for a width x height target."""
         w, h = _rounded(width), _rounded(height)
-        raster = self._seen_raster if seen else self._raster
         if raster is None:
-            raster = MeshRasterizer(w, h, self._gl)
-        elif (raster.width, raster.height) != (w, h):
+            return MeshRasterizer(w, h, self._gl)
+        if (raster.width, raster.height) != (w, h):
             raster.resize(w, h)
-        if seen:
-            self._seen_raster = raster
-        else:
-            self._raster = raster
         return raster
 
     def _seen_window(self, old: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
@@ -186,7 +181,7 @@ class WarpMapper:
         if not delta[:, :2].any():
             return WarpMaps.identity_maps(box)
         x, y, w, h = box
-        raster = self._rasterizer(w, h)
+        raster = self._raster = self._sized(self._raster, w, h)
         shift = np.array([RASTER_OFFSET - x, RASTER_OFFSET - y, 0.0])
         attrs = np.concatenate([delta[:, :2], old[:, 2:3]], axis=1).astype(np.float32)  # + face index: one RGBA
         drawn = raster.rasterize((new + shift)[None].astype(np.float32), self.faces, attrs[None])
@@ -201,7 +196,8 @@ class WarpMapper:
         window = self._seen_window(old, box) if revealable.any() else None
         if window is not None:
             sx, sy, sw, sh = window
-            seen = self._rasterizer(sw, sh, seen=True).rasterize(
+            self._seen_raster = self._sized(self._seen_raster, sw, sh)
+            seen = self._seen_raster.rasterize(
                 (old + np.array([RASTER_OFFSET - sx, RASTER_OFFSET - sy, 0.0]))[None].astype(np.float32),
                 self.faces, old[None, :, 2:3].astype(np.float32))
             hidden = self._hidden(offset, revealable, drawn.attributes[0, :h, :w, 2],

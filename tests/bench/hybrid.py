@@ -61,6 +61,7 @@ from ned_server.synthetic.semantics import ACTIONS, EMOTION_JAW_OFFSET, EMOTION_
 from ned_server.synthetic.track import ground_truth_track  # noqa: E402
 from ned_server.tracking.config import TrackingConfig  # noqa: E402
 from ned_server.tracking.fitting import fit_shot  # noqa: E402
+from tests.edit_measures import high_frequency_energy  # noqa: E402
 
 RENDERER = 256  # the paper's renderer resolution
 TARGET = "surprised"
@@ -209,9 +210,8 @@ def fapd(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
 
 
 def sharpness(img: np.ndarray, mask: np.ndarray) -> float:
-    """Mean squared Laplacian of the luminance over the face (high-frequency energy)."""
-    y = (img @ np.array([0.2126, 0.7152, 0.0722])).astype(np.float32)
-    return float((cv2.Laplacian(y, cv2.CV_32F) ** 2)[mask].mean())
+    """Mean squared Laplacian of the luminance over the face (high-frequency energy), of a 0-255 image."""
+    return high_frequency_energy(img / 255.0, mask)
 
 
 def retracked_landmarks(clip: SyntheticClip, frames_srgb: np.ndarray) -> np.ndarray:

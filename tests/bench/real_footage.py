@@ -229,14 +229,15 @@ def _run(args: argparse.Namespace, srgb: np.ndarray, linear: list[np.ndarray], p
     figures["jitter_ratio"] = figures["jitter_iod"] / max(figures["jitter_raw_iod"], 1e-12)
     speech = []
     for label, frames in composites.items():
-        got, got_ok = detect_all(detector, np.stack(frames))
+        output = np.stack(frames)
+        got, got_ok = detect_all(detector, output)
         e = measure_edit(raw, raw_ok & ok, got, got_ok)
         speech.append(e.speech_correlation)
         figures[f"speech_correlation_{label}"] = e.speech_correlation
         figures[f"mouth_width_change_{label}"] = e.mouth_width_change
         figures[f"corner_height_change_{label}"] = e.corner_height_change
         figures[f"output_faces_found_fraction_{label}"] = e.output_faces_found_fraction
-        figures[f"sharpness_ratio_{label}"] = sharpness_ratio(srgb, np.stack(frames), raw, raw_ok & ok)
+        figures[f"sharpness_ratio_{label}"] = sharpness_ratio(srgb, output, raw, raw_ok & ok)
         # The server's QC speech figure (on the fitted face) against the one measured on the output.
         figures[f"qc_speech_correlation_{label}"] = qc_speech[label]
         figures[f"qc_speech_gap_{label}"] = abs(qc_speech[label] - e.speech_correlation)
